@@ -1,0 +1,287 @@
+// The MRCZ data section: one blosc chunk per frame, back to back. Frames are
+// compressed and decompressed on worker threads, each with its own c-blosc2 context
+// (no process-wide blosc state), while the calling thread does the file I/O.
+#include <blosc2.h>
+
+#include <atomic>
+#include <climits>
+#include <condition_variable>
+#include <cstring>
+#include <memory>
+#include <mutex>
+
+#include "kernels.hpp"
+#include "parallel.hpp"
+
+#ifdef _WIN32
+#include <io.h>
+#include <windows.h>
+#else
+#include <cerrno>
+#include <unistd.h>
+#endif
+
+namespace mrcz {
+namespace {
+
+std::string at(std::size_t frame, std::int64_t offset) {
+    return "frame " + std::to_string(frame) + " (chunk at byte " + std::to_string(offset) + ")";
+}
+
+// Reads exactly `n` bytes at `offset`; returns how many bytes the file had there.
+std::size_t read_at(int fd, void* buf, std::size_t n, std::int64_t offset) {
+    std::size_t done = 0;
+    while (done < n) {
+#ifdef _WIN32
+        OVERLAPPED ov{};
+        std::int64_t pos = offset + static_cast<std::int64_t>(done);
+        ov.Offset = static_cast<DWORD>(pos & 0xffffffff);
+        ov.OffsetHigh = static_cast<DWORD>(pos >> 32);
+        DWORD want = static_cast<DWORD>(std::min<std::size_t>(n - done, 1u << 30)), got = 0;
+        HANDLE h = reinterpret_cast<HANDLE>(_get_osfhandle(fd));
+        if (!ReadFile(h, static_cast<char*>(buf) + done, want, &got, &ov)) {
+            if (GetLastError() == ERROR_HANDLE_EOF) break;
+            throw std::runtime_error("read failed");
+        }
+        if (got == 0) break;
+        done += got;
+#else
+        ssize_t got = ::pread(fd, static_cast<char*>(buf) + done, n - done,
+                              static_cast<off_t>(offset + static_cast<std::int64_t>(done)));
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            throw std::runtime_error(std::string("read failed: ") + std::strerror(errno));
+        }
+        if (got == 0) break;
+        done += static_cast<std::size_t>(got);
+#endif
+    }
+    return done;
+}
+
+void write_at(int fd, const void* buf, std::size_t n, std::int64_t offset) {
+    std::size_t done = 0;
+    while (done < n) {
+#ifdef _WIN32
+        OVERLAPPED ov{};
+        std::int64_t pos = offset + static_cast<std::int64_t>(done);
+        ov.Offset = static_cast<DWORD>(pos & 0xffffffff);
+        ov.OffsetHigh = static_cast<DWORD>(pos >> 32);
+        DWORD want = static_cast<DWORD>(std::min<std::size_t>(n - done, 1u << 30)), put = 0;
+        HANDLE h = reinterpret_cast<HANDLE>(_get_osfhandle(fd));
+        if (!WriteFile(h, static_cast<const char*>(buf) + done, want, &put, &ov))
+            throw std::runtime_error("write failed");
+        done += put;
+#else
+        ssize_t put = ::pwrite(fd, static_cast<const char*>(buf) + done, n - done,
+                               static_cast<off_t>(offset + static_cast<std::int64_t>(done)));
+        if (put < 0) {
+            if (errno == EINTR) continue;
+            throw std::runtime_error(std::string("write failed: ") + std::strerror(errno));
+        }
+        done += static_cast<std::size_t>(put);
+#endif
+    }
+}
+
+std::uint32_t le32(const std::uint8_t* p) {
+    return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+           static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+}
+
+void check_frame_size(std::size_t frame_bytes) {
+    if (frame_bytes + BLOSC2_MAX_OVERHEAD > static_cast<std::size_t>(BLOSC2_MAX_BUFFERSIZE))
+        throw std::invalid_argument("a frame of " + std::to_string(frame_bytes) +
+                                    " bytes is larger than one blosc chunk can hold (2 GiB)");
+}
+
+struct ContextDeleter {
+    void operator()(blosc2_context* c) const { blosc2_free_ctx(c); }
+};
+using Context = std::unique_ptr<blosc2_context, ContextDeleter>;
+
+}  // namespace
+
+std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const std::uint8_t* frames,
+                                           std::size_t nframes, std::size_t frame_bytes,
+                                           const CompressParams& params, const Kind* stats_kind,
+                                           Stats* stats) {
+    check_frame_size(frame_bytes);
+    std::size_t total_threads = worker_count(params.threads, SIZE_MAX);
+    std::size_t workers = worker_count(total_threads, nframes);
+    // Few frames: let blosc split each frame over the threads the frames leave idle.
+    int inner_threads = static_cast<int>(std::max<std::size_t>(1, total_threads / workers));
+    const std::size_t window = 2 * workers;  // frames compressed ahead of the writer
+
+    struct Slot {
+        std::vector<std::uint8_t> chunk;
+        bool ready = false;
+    };
+    std::vector<Slot> slots(nframes);
+    std::vector<Stats> frame_stats(stats_kind ? nframes : 0);
+    std::vector<std::int64_t> sizes(nframes, 0);
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::size_t next = 0, written = 0;
+    bool failed = false;
+
+    auto compress_loop = [&]() {
+        blosc2_cparams cp = BLOSC2_CPARAMS_DEFAULTS;
+        cp.compcode = static_cast<std::uint8_t>(params.codec);
+        cp.clevel = static_cast<std::uint8_t>(params.clevel);
+        cp.typesize = params.typesize;
+        cp.nthreads = static_cast<std::int16_t>(inner_threads);
+        for (auto& f : cp.filters) f = BLOSC_NOFILTER;
+        cp.filters[BLOSC2_MAX_FILTERS - 1] = static_cast<std::uint8_t>(params.filter);
+        Context ctx(blosc2_create_cctx(cp));
+        if (!ctx) throw std::runtime_error("could not create a blosc2 compression context");
+        for (;;) {
+            std::size_t i;
+            {
+                std::unique_lock<std::mutex> lock(mutex);
+                changed.wait(lock, [&] { return failed || next >= nframes || next < written + window; });
+                if (failed || next >= nframes) return;
+                i = next++;
+            }
+            const std::uint8_t* src = frames + i * frame_bytes;
+            if (stats_kind) frame_stats[i] = stats_of(src, frame_bytes / static_cast<std::size_t>(params.typesize), *stats_kind);
+            std::vector<std::uint8_t> chunk(frame_bytes + BLOSC2_MAX_OVERHEAD);
+            int n = blosc2_compress_ctx(ctx.get(), src, static_cast<std::int32_t>(frame_bytes), chunk.data(),
+                                        static_cast<std::int32_t>(chunk.size()));
+            if (n <= 0) throw std::runtime_error("blosc2 failed to compress frame " + std::to_string(i) +
+                                                 " (error " + std::to_string(n) + ")");
+            chunk.resize(static_cast<std::size_t>(n));
+            std::lock_guard<std::mutex> lock(mutex);
+            slots[i].chunk = std::move(chunk);
+            slots[i].ready = true;
+            changed.notify_all();
+        }
+    };
+    auto guarded = [&]() {
+        try {
+            compress_loop();
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(mutex);
+            failed = true;
+            changed.notify_all();
+            throw;
+        }
+    };
+
+    std::exception_ptr error;
+    std::vector<std::thread> threads;
+    std::mutex error_mutex;
+    for (std::size_t w = 0; w < workers; ++w)
+        threads.emplace_back([&] {
+            try {
+                guarded();
+            } catch (...) {
+                std::lock_guard<std::mutex> lock(error_mutex);
+                if (!error) error = std::current_exception();
+            }
+        });
+    // The calling thread writes finished chunks in frame order.
+    try {
+        std::int64_t pos = offset;
+        for (std::size_t i = 0; i < nframes; ++i) {
+            std::vector<std::uint8_t> chunk;
+            {
+                std::unique_lock<std::mutex> lock(mutex);
+                changed.wait(lock, [&] { return failed || slots[i].ready; });
+                if (failed) break;
+                chunk = std::move(slots[i].chunk);
+            }
+            write_at(fd, chunk.data(), chunk.size(), pos);
+            sizes[i] = static_cast<std::int64_t>(chunk.size());
+            pos += sizes[i];
+            std::lock_guard<std::mutex> lock(mutex);
+            written = i + 1;
+            changed.notify_all();
+        }
+    } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex);
+        failed = true;
+        changed.notify_all();
+        std::lock_guard<std::mutex> elock(error_mutex);
+        if (!error) error = std::current_exception();
+    }
+    for (auto& t : threads) t.join();
+    if (error) std::rethrow_exception(error);
+    if (stats) {
+        *stats = Stats{};
+        for (const auto& s : frame_stats) stats->merge(s);
+    }
+    return sizes;
+}
+
+void scan_chunks(int fd, std::int64_t start, std::size_t nframes, std::int64_t file_size,
+                 std::size_t frame_bytes, std::size_t typesize, std::vector<std::int64_t>& offsets,
+                 std::vector<std::int64_t>& sizes) {
+    (void)typesize;  // the chunk's own typesize only steers its shuffle; nbytes is what counts
+    offsets.assign(nframes, 0);
+    sizes.assign(nframes, 0);
+    std::int64_t pos = start;
+    for (std::size_t i = 0; i < nframes; ++i) {
+        std::uint8_t head[16];
+        if (pos + 16 > file_size || read_at(fd, head, 16, pos) < 16)
+            throw ChunkError(at(i, pos) + ": the file ends before this chunk's header");
+        int version = head[0];
+        if (version < 2 || version > 5)
+            throw ChunkError(at(i, pos) + ": not a blosc chunk (format version byte is " +
+                             std::to_string(version) + ", expected 2 to 5)");
+        std::uint32_t nbytes = le32(head + 4), cbytes = le32(head + 12);
+        if (nbytes != frame_bytes)
+            throw ChunkError(at(i, pos) + ": the chunk holds " + std::to_string(nbytes) +
+                             " bytes but a frame is " + std::to_string(frame_bytes) + " bytes");
+        std::uint32_t min_size = version >= 3 ? BLOSC_EXTENDED_HEADER_LENGTH : BLOSC_MIN_HEADER_LENGTH;
+        if (cbytes < min_size)
+            throw ChunkError(at(i, pos) + ": compressed size " + std::to_string(cbytes) + " is impossible");
+        if (pos + static_cast<std::int64_t>(cbytes) > file_size)
+            throw ChunkError(at(i, pos) + ": the chunk needs " + std::to_string(cbytes) +
+                             " bytes but the file ends " + std::to_string(file_size - pos) + " bytes later");
+        offsets[i] = pos;
+        sizes[i] = cbytes;
+        pos += cbytes;
+    }
+}
+
+void read_compressed(int fd, const std::vector<std::int64_t>& offsets,
+                     const std::vector<std::int64_t>& sizes, std::uint8_t* out,
+                     std::size_t frame_bytes, std::size_t threads) {
+    const std::size_t nframes = offsets.size();
+    check_frame_size(frame_bytes);
+    std::size_t total_threads = worker_count(threads, SIZE_MAX);
+    std::size_t workers = worker_count(total_threads, nframes);
+    int inner_threads = static_cast<int>(std::max<std::size_t>(1, total_threads / workers));
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> failed{false};
+    run_workers(workers, [&](std::size_t) {
+        blosc2_dparams dp = BLOSC2_DPARAMS_DEFAULTS;
+        dp.nthreads = static_cast<std::int16_t>(inner_threads);
+        Context ctx(blosc2_create_dctx(dp));
+        if (!ctx) throw std::runtime_error("could not create a blosc2 decompression context");
+        std::vector<std::uint8_t> chunk;
+        for (std::size_t i = next++; i < nframes && !failed; i = next++) {
+            try {
+                auto size = static_cast<std::size_t>(sizes[i]);
+                chunk.resize(size);
+                if (read_at(fd, chunk.data(), size, offsets[i]) < size)
+                    throw ChunkError(at(i, offsets[i]) + ": the file ends inside this chunk");
+                std::int32_t nbytes = 0, cbytes = 0, blocksize = 0;
+                if (blosc2_cbuffer_sizes(chunk.data(), &nbytes, &cbytes, &blocksize) < 0 ||
+                    static_cast<std::size_t>(nbytes) != frame_bytes || static_cast<std::size_t>(cbytes) != size)
+                    throw ChunkError(at(i, offsets[i]) + ": the chunk header is damaged");
+                int n = blosc2_decompress_ctx(ctx.get(), chunk.data(), static_cast<std::int32_t>(size),
+                                              out + i * frame_bytes, static_cast<std::int32_t>(frame_bytes));
+                if (n < 0 || static_cast<std::size_t>(n) != frame_bytes)
+                    throw ChunkError(at(i, offsets[i]) + ": the compressed data are damaged (blosc2 error " +
+                                     std::to_string(n) + ")");
+            } catch (...) {
+                failed = true;
+                throw;
+            }
+        }
+    });
+}
+
+}  // namespace mrcz

@@ -1,0 +1,69 @@
+// Declarations of the C++ kernels bound in module.cpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace mrcz {
+
+// Element types the kernels understand; the codes are chosen by the Python side.
+enum class Kind { i8, u8, i16, u16, i32, u32, f32, f64 };
+
+// Running statistics of a block of data, with a shift that keeps the sum of squares
+// accurate when the mean is far from zero.
+struct Stats {
+    double min = 0, max = 0;
+    double shift = 0, sum = 0, sumsq = 0;  // sums of (x - shift) and (x - shift)^2
+    std::uint64_t count = 0;
+    bool has_nan = false;
+    void merge(const Stats& other);
+};
+
+Stats stats_of(const void* data, std::size_t count, Kind kind);
+Stats parallel_stats(const void* data, std::size_t count, Kind kind, std::size_t threads);
+
+// A problem with one compressed frame of a file (raised to Python as ChunkError).
+struct ChunkError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct CompressParams {
+    int codec = 5;  // BLOSC_ZSTD
+    int clevel = 1;
+    int filter = 2;  // BLOSC_BITSHUFFLE
+    int typesize = 1;
+    std::size_t threads = 0;
+};
+
+// Compresses `nframes` frames of `frame_bytes` each and writes the chunks back to back
+// to `fd` from byte `offset` while later frames are still being compressed. Returns each
+// chunk's size. When `stats_kind` is given, `stats` receives the data's statistics,
+// computed in the same pass.
+std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const std::uint8_t* frames,
+                                           std::size_t nframes, std::size_t frame_bytes,
+                                           const CompressParams& params, const Kind* stats_kind,
+                                           Stats* stats);
+
+// Walks the chunk headers of `nframes` chunks from byte `start`, checking each against
+// the file size and the expected frame size; returns the chunk offsets and sizes.
+void scan_chunks(int fd, std::int64_t start, std::size_t nframes, std::int64_t file_size,
+                 std::size_t frame_bytes, std::size_t typesize, std::vector<std::int64_t>& offsets,
+                 std::vector<std::int64_t>& sizes);
+
+// Reads and decompresses the given chunks into consecutive frames of `out`.
+void read_compressed(int fd, const std::vector<std::int64_t>& offsets,
+                     const std::vector<std::int64_t>& sizes, std::uint8_t* out,
+                     std::size_t frame_bytes, std::size_t threads);
+
+// 4-bit data: `rows` rows of `nx` values, each row padded to whole bytes.
+void pack_nibbles(const std::uint8_t* values, std::uint8_t* packed, std::size_t rows, std::size_t nx,
+                  bool high_first, std::size_t threads);
+void unpack_nibbles(const std::uint8_t* packed, std::uint8_t* values, std::size_t rows,
+                    std::size_t nx, bool high_first, std::size_t threads);
+
+void byteswap_inplace(void* data, std::size_t count, std::size_t itemsize, std::size_t threads);
+
+}  // namespace mrcz
