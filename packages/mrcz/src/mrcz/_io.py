@@ -507,6 +507,8 @@ class MrcWriter:
         if self._mode == 101:
             if dtype != np.uint8:
                 raise TypeError(f"mode 101 stores 4-bit values given as uint8, not {dtype}")
+        elif mode == 6 and dtype == np.uint8:
+            self._dtype = np.dtype("u2")  # widened for readers that ignore IMOD's unsigned flag
         elif mode is not None and mode != mode_for_dtype(dtype):
             raise TypeError(f"dtype {dtype} is stored as mode {mode_for_dtype(dtype)}, not mode {mode}")
         if len(frame_shape) != 2 or min(frame_shape) < 1:
@@ -715,7 +717,9 @@ def write(
     2-D data is an image, 3-D an image stack (a volume with ``volume=True``), 4-D a
     volume stack. ``pixel_size`` is in Å, one number or (x, y, z). uint8 is stored as
     mode 0 with IMOD's "unsigned" flag; ``mode=101`` packs uint8 values 0-15 two per
-    byte. float64 and complex128 are stored as float32/complex64 with a warning.
+    byte; ``mode=6`` widens uint8 to uint16 for readers that ignore IMOD's flag (mrcfile
+    reads mode 0 as int8). float64 and complex128 are stored as float32/complex64 with
+    a warning.
     The file is written under a temporary name, synced and renamed into place: a
     failure leaves any previous file untouched. Returns the header written.
     """
@@ -742,7 +746,7 @@ def write(
         meta=meta,
         overwrite=overwrite,
         byteorder=byteorder,
-        volume=volume,
+        volume=kind == "volume",
         mode=mode,
         nibble_order=nibble_order,
         extended_header=extended_header,

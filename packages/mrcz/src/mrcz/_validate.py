@@ -80,26 +80,22 @@ def _problems(f: MrcFile, check_data: bool) -> list[str]:
 
 
 def _data_stats(f: MrcFile) -> tuple[float, float, float, float] | None:
-    """min, max, mean, rms of the data, frame by frame (memory stays one frame)."""
+    """min, max, mean, rms of the data, item by item (memory stays one frame or volume)."""
     h = f.header
     if h.nz == 0:
         return None
     n = 0
     total = total_sq = 0.0
     lo, hi = math.inf, -math.inf
-    for i in range(h.nz):
-        section = f.read(i) if h.kind != "image" else f.read()
-        if h.kind == "volume stack":
-            section = f.read(i // h.mz)[i % h.mz]
-        values = section
+    items = [None] if h.kind == "image" else range(h.shape[0])
+    for i in items:
+        values = f.read(i)
         if values.dtype.names:
             values = np.hypot(values["real"].astype(np.float64), values["imag"].astype(np.float64))
-        values = np.abs(values) if values.dtype.kind == "c" else values.astype(np.float64)
+        values = (np.abs(values) if values.dtype.kind == "c" else values).astype(np.float64)
         lo, hi = min(lo, float(values.min())), max(hi, float(values.max()))
         total += float(values.sum())
         total_sq += float(np.square(values).sum())
         n += values.size
-        if h.kind == "image":
-            break
     mean = total / n
     return lo, hi, mean, math.sqrt(max(total_sq / n - mean * mean, 0.0))

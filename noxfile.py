@@ -1,0 +1,163 @@
+"""The one pipeline of the monorepo: `nox -l` lists the sessions.
+
+Every package is tested from its wheel, never from its source tree: `wheels` builds
+them into wheelhouse/ with real build isolation, and each `tests` session installs
+one package's wheel into a fresh environment of its own.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "tests"]
+
+ROOT = Path(__file__).parent
+WHEELHOUSE = ROOT / "wheelhouse"
+# Packages in dependency order; a package joins when its first real code lands.
+PACKAGES = ["mrcz"]
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def pyproject(package: str) -> dict:
+    with (ROOT / "packages" / package / "pyproject.toml").open("rb") as f:
+        return tomllib.load(f)
+
+
+def version(package: str) -> str:
+    return pyproject(package)["project"]["version"]
+
+
+def wheel_of(session: nox.Session, package: str) -> Path:
+    """The wheel of this checkout's version of `package` (built by `wheels`)."""
+    found = sorted(WHEELHOUSE.glob(f"{package}-{version(package)}-*.whl"))
+    if not found:
+        session.error(f"no wheel of {package} {version(package)} in {WHEELHOUSE}: run `nox -s wheels` first")
+    return found[-1]
+
+
+def install_group(session: nox.Session, package: str, group: str) -> None:
+    deps = nox.project.dependency_groups(pyproject(package), group)
+    if deps:
+        session.install(*deps)
+
+
+@nox.session(python=PYTHON, tags=["build"])
+def wheels(session: nox.Session) -> None:
+    """Build every package's wheel into wheelhouse/ (isolated builds, warnings as errors)."""
+    session.install("build[uv]")
+    WHEELHOUSE.mkdir(exist_ok=True)
+    for package in session.posargs or PACKAGES:
+        for old in WHEELHOUSE.glob(f"{package}-*.whl"):
+            old.unlink()
+        session.run(
+            "python", "-m", "build", "--installer=uv", "--wheel", "--outdir", str(WHEELHOUSE),
+            f"-Ccmake.define.{package.upper()}_WERROR=ON", str(ROOT / "packages" / package),
+        )  # fmt: skip
+
+
+@nox.session(python=PYTHON, requires=["wheels"], tags=["test"])
+@nox.parametrize("package", PACKAGES)
+def tests(session: nox.Session, package: str) -> None:
+    """Test one package against its wheel, in an environment of its own."""
+    session.install(str(wheel_of(session, package)))
+    install_group(session, package, "test")
+    session.chdir(ROOT / "packages" / package)
+    session.run("python", "-m", "pytest", *session.posargs, env={"HYPOTHESIS_PROFILE": "ci"})
+
+
+@nox.session(python=PYTHON, requires=["wheels"], tags=["test"])
+def interop(session: nox.Session) -> None:
+    """mrcz against its predecessor python-mrcz 0.6.0 from PyPI, both directions."""
+    session.install(str(wheel_of(session, "mrcz")))
+    scripts = ROOT / "packages" / "mrcz" / "tests" / "interop"
+    work = Path(session.create_tmp())
+    # The predecessor is also called `mrcz`, so it lives in an environment of its own.
+    predecessor = work / "python-mrcz-0.6"
+    session.run("uv", "venv", "-q", "--python", PYTHON, str(predecessor), external=True)
+    pred_python = str(predecessor / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python"))
+    session.run("uv", "pip", "install", "-q", "--python", pred_python, "mrcz==0.6.0", "blosc2", external=True)
+    ours_dir, theirs_dir = work / "written-by-mrcz", work / "written-by-python-mrcz"
+    for d in (ours_dir, theirs_dir):
+        shutil.rmtree(d, ignore_errors=True)
+    session.run("python", str(scripts / "ours.py"), "write", str(ours_dir))
+    session.run(pred_python, str(scripts / "predecessor.py"), "check", str(ours_dir), external=True)
+    session.run(pred_python, str(scripts / "predecessor.py"), "write", str(theirs_dir), external=True)
+    session.run("python", str(scripts / "ours.py"), "check", str(theirs_dir))
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff (check and format), clang-format, YAML of the workflows, and the version pins."""
+    session.install("ruff", "clang-format", "yamllint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    sources = [str(p) for p in sorted(ROOT.glob("packages/*/cpp/*.[ch]pp"))]
+    session.run("clang-format", "--dry-run", "-Werror", *sources)
+    session.run("yamllint", "-d", "{extends: relaxed, rules: {line-length: {max: 120}}}", ".github/workflows")
+    session.run("python", "tools/check_pins.py")
+
+
+@nox.session(python=PYTHON, requires=["wheels"], default=False)
+def demo(session: nox.Session) -> None:
+    """The main job: simulate a counting movie, store it as MRCZ, read it back, report."""
+    for package in PACKAGES:
+        session.install(str(wheel_of(session, package)))
+    session.install("matplotlib")
+    out = ROOT / "build" / "demo"
+    session.run("python", "tools/demo.py", "--out-dir", str(out), *session.posargs)
+
+
+@nox.session(python=PYTHON, requires=["wheels"], default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks of every package against its peers, interleaved medians, ratios printed."""
+    for package in PACKAGES:
+        session.install(str(wheel_of(session, package)))
+        install_group(session, package, "bench")
+    work = Path(session.create_tmp())
+    predecessor = work / "python-mrcz-0.6"
+    if not predecessor.exists():
+        session.run("uv", "venv", "-q", "--python", PYTHON, str(predecessor), external=True)
+    pred_python = str(predecessor / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python"))
+    session.run("uv", "pip", "install", "-q", "--python", pred_python, "mrcz==0.6.0", "blosc2", external=True)
+    for package in PACKAGES:
+        session.run(
+            "python", str(ROOT / "packages" / package / "benchmarks" / "run.py"),
+            "--predecessor-python", pred_python, *session.posargs,
+        )  # fmt: skip
+
+
+@nox.session(python=PYTHON, requires=["wheels"], default=False)
+def docs(session: nox.Session) -> None:
+    """The documentation site (Sphinx), warnings as errors, into docs/_build/html."""
+    for package in PACKAGES:
+        session.install(str(wheel_of(session, package)))
+    install_group(session, PACKAGES[0], "docs")
+    session.run("sphinx-build", "-n", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+
+
+@nox.session(venv_backend="none", default=False)
+def dev(session: nox.Session) -> None:
+    """Editable installs in dependency order into .venv, with a persistent build dir."""
+    venv = ROOT / ".venv"
+    if not venv.exists():
+        session.run(sys.executable, "-m", "venv", str(venv))
+    python = str(venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python"))
+    session.run(python, "-m", "pip", "install", "-q", "scikit-build-core>=0.11", "pybind11>=3.0", "blosc2==4.14.1")
+    for package in PACKAGES:
+        session.run(
+            python, "-m", "pip", "install", "--no-build-isolation", "-e", f"packages/{package}",
+            f"-Cbuild-dir=build/dev/{package}", "-Ccmake.define.CMAKE_EXPORT_COMPILE_COMMANDS=1",
+        )  # fmt: skip
+        deps = nox.project.dependency_groups(pyproject(package), "test")
+        session.run(python, "-m", "pip", "install", "-q", *deps)

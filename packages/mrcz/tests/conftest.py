@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import hypothesis
+import pytest
+
+hypothesis.settings.register_profile("ci", deadline=None, derandomize=True, max_examples=40, print_blob=True)
+hypothesis.settings.register_profile("dev", deadline=None, max_examples=100)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+# Files python-mrcz 0.6.0 wrote, beside the repository (../shared/fixtures).
+FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "mrcz-0.6"
+
+
+@pytest.fixture(scope="session")
+def fixtures() -> Path:
+    assert FIXTURES.is_dir(), f"interop fixtures missing at {FIXTURES}"
+    return FIXTURES

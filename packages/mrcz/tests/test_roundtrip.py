@@ -1,0 +1,189 @@
+"""Round trips over dtypes, shapes, codecs, byte orders and metadata, checked against
+numpy (the data and its statistics) and mrcfile (validation and reading)."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import mrcfile
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import mrcz
+
+CODECS = [None, "zstd", "lz4", "lz4hc", "blosclz", "zlib"]
+DTYPES = ["i1", "u1", "i2", "u2", "f4", "f2", "c8"]
+
+
+def stats_reference(data: np.ndarray) -> tuple[float, float, float, float]:
+    values = np.abs(data) if data.dtype.kind == "c" else data.astype(np.float64)
+    return float(values.min()), float(values.max()), float(values.mean()), float(values.std())
+
+
+def frames_shapes(draw_ndim):
+    return hnp.array_shapes(min_dims=draw_ndim, max_dims=draw_ndim, min_side=1, max_side=12)
+
+
+@st.composite
+def arrays(draw):
+    dtype = np.dtype(draw(st.sampled_from(DTYPES)))
+    ndim = draw(st.sampled_from([2, 3, 4]))
+    shape = draw(frames_shapes(ndim))
+    if ndim == 3 and shape[0] == 1:
+        shape = (2, *shape[1:])  # a one-frame stack is an image
+    if dtype.kind == "f":
+        elements = st.floats(-1e4, 1e4, width=dtype.itemsize * 8, allow_nan=False)
+    elif dtype.kind == "c":
+        elements = st.complex_numbers(max_magnitude=1e4, allow_nan=False, allow_infinity=False, width=64)
+    else:
+        elements = None
+    return draw(hnp.arrays(dtype, shape, elements=elements))
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(
+    data=arrays(),
+    codec=st.sampled_from(CODECS),
+    shuffle=st.sampled_from(["bitshuffle", "shuffle", "none"]),
+    byteorder=st.sampled_from(["<", ">"]),
+    clevel=st.integers(0, 9),
+    threads=st.sampled_from([1, 2, 3]),
+    volume=st.booleans(),
+    meta=st.none() | st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=8), max_size=3),
+)
+def test_write_read_round_trip(tmp_path, data, codec, shuffle, byteorder, clevel, threads, volume, meta):
+    path = tmp_path / "x.mrcz"
+    header = mrcz.write(
+        path, data, compressor=codec, clevel=clevel, shuffle=shuffle, threads=threads, byteorder=byteorder,
+        volume=volume, meta=meta, pixel_size=(1.5, 2.0, 2.5), overwrite=True,
+    )  # fmt: skip
+    back = mrcz.read(path, threads=threads)
+    assert back.dtype == data.dtype
+    assert back.shape == data.shape
+    assert back.tobytes() == data.tobytes()
+    assert header.byteorder == byteorder
+    assert header.voxel_size == pytest.approx((1.5, 2.0, 2.5))
+    want = stats_reference(data)
+    got = (header.dmin, header.dmax, header.dmean, header.rms)
+    assert got == pytest.approx(want, rel=1e-5, abs=1e-3)
+    with mrcz.open(path) as f:
+        assert f.meta == (meta or {})
+        assert mrcz.validate(path) == []
+        if data.ndim >= 3:
+            assert np.array_equal(f.read(slice(None, None, -1)), data[::-1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ndim", [2, 3, 4])
+def test_plain_files_validate_and_read_identically_in_mrcfile(tmp_path, dtype, ndim):
+    rng = np.random.default_rng(ndim)
+    shape = (3, 4, 10, 7)[-ndim:]
+    # mrcfile computes float16 statistics in float16, so keep their sums small.
+    values = rng.normal(0, 1 if dtype == "f2" else 30, size=shape)
+    values = np.abs(values) if dtype[0] == "u" else values
+    data = values.astype(dtype) if dtype[0] != "c" else (
+        rng.normal(size=shape) + 1j * rng.normal(size=shape)).astype(dtype)  # fmt: skip
+    path = tmp_path / "x.mrc"
+    mrcz.write(path, data, pixel_size=1.25, volume=ndim == 3 and dtype == "f4")
+    log = io.StringIO()
+    # mrcfile's statistics check cannot handle complex data (it compares complex values).
+    assert dtype == "c8" or mrcfile.validate(str(path), print_file=log), log.getvalue()
+    with mrcfile.open(path) as m:
+        theirs = m.data
+        assert theirs.shape == data.shape
+        assert np.array_equal(theirs, data)
+        assert m.voxel_size.x == pytest.approx(1.25)
+        assert m.voxel_size.z == pytest.approx(1.25)
+
+
+def mrcfile_write(path, data, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mrcfile warns about its own conversions
+        with mrcfile.new(path, overwrite=True) as m:
+            m.set_data(data)
+            for key, value in kw.items():
+                setattr(m, key, value)
+
+
+@pytest.mark.parametrize("dtype", ["i1", "i2", "f4", "c8", "u2", "f2", ">f4", ">i2"])
+def test_files_written_by_mrcfile_read_identically(tmp_path, dtype):
+    rng = np.random.default_rng(7)
+    data = rng.integers(-100, 100, size=(4, 9, 11)).astype(dtype)
+    path = tmp_path / "m.mrc"
+    mrcfile_write(path, data, voxel_size=(1.1, 1.2, 1.3))
+    back = mrcz.read(path)
+    assert np.array_equal(back, data)
+    assert back.dtype == data.dtype.newbyteorder("=")
+    header = mrcz.read_header(path)
+    assert header.voxel_size == pytest.approx((1.1, 1.2, 1.3), rel=1e-6)
+    assert header.byteorder == (">" if dtype.startswith(">") else "<")
+
+
+def test_mrcfile_volume_and_volume_stack(tmp_path):
+    data = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    path = tmp_path / "vs.mrc"
+    mrcfile_write(path, data)
+    assert mrcz.read_header(path).kind == "volume stack"
+    assert np.array_equal(mrcz.read(path), data)
+    assert np.array_equal(mrcz.read(path, frames=1), data[1])
+    volume = data[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with mrcfile.new(tmp_path / "v.mrc") as m:
+            m.set_data(volume)
+            m.set_volume()
+    assert mrcz.read_header(tmp_path / "v.mrc").kind == "volume"
+    assert np.array_equal(mrcz.read(tmp_path / "v.mrc"), volume)
+
+
+def test_uint8_is_mode_0_marked_unsigned_never_wrapped(tmp_path):
+    data = np.array([[0, 1, 127, 128, 255]], dtype=np.uint8).repeat(3, axis=0)
+    mrcz.write(tmp_path / "u.mrc", data)
+    header = mrcz.read_header(tmp_path / "u.mrc")
+    assert header.mode == 0
+    assert header.dtype == np.uint8
+    assert header.dmax == 255
+    assert np.array_equal(mrcz.read(tmp_path / "u.mrc"), data)
+    mrcz.write(tmp_path / "s.mrc", data.view(np.int8))
+    assert mrcz.read(tmp_path / "s.mrc").dtype == np.int8
+    # mrcfile reads mode 0 as signed, so values above 127 need mode 6 there.
+    mrcz.write(tmp_path / "w.mrc", data, mode=6)
+    assert mrcfile.validate(str(tmp_path / "w.mrc"), print_file=io.StringIO())
+    assert np.array_equal(mrcfile.read(tmp_path / "w.mrc"), data)
+    assert mrcz.read(tmp_path / "w.mrc").dtype == np.uint16
+
+
+def test_float64_is_narrowed_with_a_warning(tmp_path):
+    with pytest.warns(UserWarning, match="float32"):
+        mrcz.write(tmp_path / "d.mrc", np.ones((4, 4)))
+    assert mrcz.read(tmp_path / "d.mrc").dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", ["i4", "u4", "i8", "O", "U3"])
+def test_unsupported_dtypes_are_refused_clearly(tmp_path, dtype):
+    with pytest.raises(TypeError, match="MRC"):
+        mrcz.write(tmp_path / "bad.mrc", np.zeros((2, 2), dtype=dtype))
+    assert not list(tmp_path.iterdir())
+
+
+def test_nan_data_writes_undetermined_statistics(tmp_path):
+    data = np.ones((3, 4), dtype=np.float32)
+    data[1, 2] = np.nan
+    header = mrcz.write(tmp_path / "n.mrc", data)
+    assert header.dmax < header.dmin  # MRC2014's "not well determined"
+    assert header.rms < 0
+    assert mrcz.validate(tmp_path / "n.mrc") == []
+
+
+def test_mode3_complex_int16(tmp_path):
+    dtype = np.dtype([("real", "i2"), ("imag", "i2")])
+    data = np.zeros((2, 3, 4), dtype=dtype)
+    data["real"] = np.arange(24).reshape(2, 3, 4)
+    data["imag"] = -7
+    for codec in (None, "zstd"):
+        mrcz.write(tmp_path / "c.mrc", data, compressor=codec, byteorder=">", overwrite=True)
+        assert mrcz.read(tmp_path / "c.mrc").tobytes() == data.tobytes()
