@@ -86,7 +86,7 @@ def interop(session: nox.Session) -> None:
     predecessor = work / "python-mrcz-0.6"
     session.run("uv", "venv", "-q", "--python", PYTHON, str(predecessor), external=True)
     pred_python = str(predecessor / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python"))
-    session.run("uv", "pip", "install", "-q", "--python", pred_python, "mrcz==0.6.0", "blosc2", external=True)
+    session.run("uv", "pip", "install", "-q", "--python", pred_python, "mrcz==0.6.0", "blosc", "blosc2", external=True)
     ours_dir, theirs_dir = work / "written-by-mrcz", work / "written-by-python-mrcz"
     for d in (ours_dir, theirs_dir):
         shutil.rmtree(d, ignore_errors=True)
@@ -129,7 +129,7 @@ def bench(session: nox.Session) -> None:
     if not predecessor.exists():
         session.run("uv", "venv", "-q", "--python", PYTHON, str(predecessor), external=True)
     pred_python = str(predecessor / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python"))
-    session.run("uv", "pip", "install", "-q", "--python", pred_python, "mrcz==0.6.0", "blosc2", external=True)
+    session.run("uv", "pip", "install", "-q", "--python", pred_python, "mrcz==0.6.0", "blosc", "blosc2", external=True)
     for package in PACKAGES:
         session.run(
             "python", str(ROOT / "packages" / package / "benchmarks" / "run.py"),

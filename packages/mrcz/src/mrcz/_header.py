@@ -194,7 +194,7 @@ class Header:
 
     @property
     def written_by_python_mrcz(self) -> bool:
-        """Label 0 starts with 'MRCZ': the words at bytes 132-151 are python-mrcz's."""
+        """True when label 0 starts with 'MRCZ', so the words at bytes 132-151 are python-mrcz's."""
         return bytes(self.raw["label"][0]).startswith(b"MRCZ")
 
     @property
@@ -241,7 +241,7 @@ class Header:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """Shape of the data array: (ny, nx), (nz, ny, nx) or (volumes, mz, ny, nx)."""
+        """Shape of the data array, (ny, nx), (nz, ny, nx) or (volumes, mz, ny, nx)."""
         if self.kind == "volume stack":
             return (self.nz // self.mz, self.mz, self.ny, self.nx)
         if self.kind == "image":
@@ -296,17 +296,18 @@ def parse_header(raw: bytes, path: str | None = None) -> Header:
         from ._errors import TruncatedFileError
 
         raise TruncatedFileError(f"the file is {len(raw)} bytes, shorter than an MRC header (1024)", path=path)
-    stamp = raw[212]
-    order = {0x44: "<", 0x11: ">"}.get(stamp)
-    from_stamp = order is not None
-    candidates = [order] if order else ["<", ">"]
-    for order_try in candidates:
+    stamp = raw[212:214]
+    from_stamp = stamp in (b"\x44\x44", b"\x44\x41", b"\x11\x11")
+    # A damaged stamp's first byte is still the best first guess.
+    hint = {0x44: "<", 0x11: ">"}.get(stamp[0], "<")
+    order_try = hint
+    for order_try in (hint, ">" if hint == "<" else "<"):
         rec = np.frombuffer(raw[:HEADER_SIZE], dtype=HEADER_DTYPE.newbyteorder(order_try))[0]
-        if _plausible(rec) or (from_stamp and int(rec["mode"]) % 1000 not in MODE_DTYPES):
+        if from_stamp or _plausible(rec):
             break
     else:
-        rec = np.frombuffer(raw[:HEADER_SIZE], dtype=HEADER_DTYPE.newbyteorder("<"))[0]
-        order_try = "<"
+        order_try = hint
+        rec = np.frombuffer(raw[:HEADER_SIZE], dtype=HEADER_DTYPE.newbyteorder(hint))[0]
     native = np.array(rec).astype(HEADER_DTYPE)[()]
     header = Header(raw=native, byteorder=order_try, byteorder_from_stamp=from_stamp)
     _check_words(header, path)

@@ -71,7 +71,7 @@ class MrcFile:
 
     Open it with :func:`mrcz.open`. In read mode ``.data`` is lazy: a memory map for
     plain files, frames decompressed on demand for MRCZ. In write mode frames are
-    added with :meth:`append` and the file appears under its name only when it is
+    added with :meth:`MrcWriter.append` and the file appears under its name only when it is
     closed without error.
     """
 
@@ -164,8 +164,10 @@ class MrcFile:
     # -- data --------------------------------------------------------------------------
     @property
     def data(self) -> np.ndarray | LazyFrames:
-        """Plain files: a read-only memory map (4-bit data: decoded on access).
-        MRCZ files: a lazy array whose frames are decompressed when indexed."""
+        """The data, read lazily.
+
+        A read-only memory map for plain files; for MRCZ and 4-bit files a
+        :class:`LazyFrames` whose frames are decompressed (or decoded) when indexed."""
         h = self.header
         if not h.compressed and h.mode != 101 and h.nz:
             return self._memmap()
@@ -258,6 +260,8 @@ class MrcFile:
         if len(shape) == 2:
             raise IndexError(f"{self.path} holds a single image; it has no frames to select")
         items = np.arange(shape[0])
+        if not isinstance(frames, int | np.integer | slice | list | tuple | range | np.ndarray):
+            raise TypeError(f"frames must be an int, slice or sequence of ints, not {frames!r}")
         try:
             chosen = items[frames]
         except IndexError as exc:

@@ -1,0 +1,60 @@
+"""Interop with python-mrcz 0.6.0, our side (run by `nox -s interop` with our wheel).
+
+    python ours.py write DIR   # files for the predecessor to read, with .npy references
+    python ours.py check DIR   # read what the predecessor wrote and compare
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import mrcz
+
+
+def samples() -> dict[str, tuple[np.ndarray, dict]]:
+    rng = np.random.default_rng(2026)
+    counts = rng.poisson(1.0, size=(6, 64, 48)).astype(np.int8)
+    return {
+        "counts_zstd.mrcz": (counts, {"compressor": "zstd", "clevel": 1, "meta": {"dose": 1.0, "who": "Zoë"}}),
+        "counts_lz4.mrcz": (counts, {"compressor": "lz4", "clevel": 9}),
+        "int16_lz4hc.mrcz": (rng.normal(0, 300, (4, 40, 30)).astype(np.int16), {"compressor": "lz4hc"}),
+        "float32_zlib.mrcz": (rng.normal(0, 1, (3, 32, 32)).astype(np.float32), {"compressor": "zlib"}),
+        "uint16_blosclz.mrcz": (rng.integers(0, 60000, (3, 16, 24)).astype(np.uint16), {"compressor": "blosclz"}),
+        "complex64_plain.mrc": ((rng.normal(size=(2, 8, 8)) + 1j).astype(np.complex64), {}),
+        "float32_plain.mrc": (rng.normal(0, 1, (5, 20, 10)).astype(np.float32), {"pixel_size": 1.5}),
+        "float32_big_endian.mrcz": (rng.normal(0, 1, (3, 12, 8)).astype(np.float32),
+                                    {"compressor": "zstd", "byteorder": ">"}),  # fmt: skip
+    }
+
+
+def write(out: Path) -> None:
+    out.mkdir(parents=True)
+    for name, (array, kwargs) in samples().items():
+        mrcz.write(out / name, array, **kwargs)
+        np.save(out / (name + ".npy"), array)
+        (out / (name + ".json")).write_text(json.dumps(kwargs.get("meta", {})))
+    print(f"mrcz {mrcz.__version__} wrote {len(samples())} files to {out}")
+
+
+def check(folder: Path) -> None:
+    names = sorted(p for p in folder.iterdir() if p.suffix in (".mrc", ".mrcz"))
+    assert names, f"no files in {folder}"
+    for path in names:
+        expected = np.load(str(path) + ".npy")
+        data = mrcz.read(path)
+        assert data.dtype == expected.dtype, (path.name, data.dtype, expected.dtype)
+        assert np.array_equal(data, expected), path.name
+        meta = json.loads(Path(str(path) + ".json").read_text())
+        with mrcz.open(path) as f:
+            for key, value in meta.items():
+                assert f.meta[key] == value, (path.name, key)
+        print(f"ok  {path.name}  {data.dtype} {data.shape}")
+    print(f"mrcz {mrcz.__version__} read {len(names)} files python-mrcz wrote, bit-exact")
+
+
+if __name__ == "__main__":
+    {"write": write, "check": check}[sys.argv[1]](Path(sys.argv[2]))

@@ -1,0 +1,154 @@
+"""Truncated, corrupt and hostile files raise an MRCZError subclass naming the file and
+the field, without crashing, hanging or allocating more than the file could hold."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+import mrcz
+
+
+@pytest.fixture
+def good(tmp_path):
+    data = np.random.default_rng(3).poisson(2.0, size=(6, 40, 30)).astype(np.int16)
+    path = tmp_path / "good.mrcz"
+    mrcz.write(path, data, compressor="zstd", meta={"a": 1})
+    return path, data
+
+
+def patched(path, offset, fmt, value):
+    raw = bytearray(path.read_bytes())
+    struct.pack_into(fmt, raw, offset, value)
+    out = path.with_name("bad" + path.suffix)
+    out.write_bytes(bytes(raw))
+    return out
+
+
+def expect(error, path, field=None, *, frames=None):
+    with pytest.raises(error) as info:
+        mrcz.read(path, frames=frames)
+    assert str(path) in str(info.value)
+    if field:
+        assert info.value.field == field
+    return info.value
+
+
+@pytest.mark.parametrize("size", [0, 10, 1023])
+def test_shorter_than_a_header(tmp_path, size):
+    path = tmp_path / "short.mrc"
+    path.write_bytes(b"\0" * size)
+    expect(mrcz.TruncatedFileError, path)
+
+
+def test_not_an_mrc_file(tmp_path):
+    path = tmp_path / "image.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    with pytest.raises(mrcz.MRCZError):
+        mrcz.read(path)
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.5, 0.99])
+def test_truncated_compressed_file(good, tmp_path, keep):
+    path, _ = good
+    raw = path.read_bytes()
+    cut = tmp_path / "cut.mrcz"
+    header_end = 1024 + len(b'{"a": 1}')
+    cut.write_bytes(raw[: header_end + int((len(raw) - header_end) * keep)])
+    expect(mrcz.MRCZFormatError, cut)
+
+
+def test_truncated_plain_file_names_nz(tmp_path):
+    path = tmp_path / "p.mrc"
+    mrcz.write(path, np.zeros((4, 8, 8), np.float32))
+    path.write_bytes(path.read_bytes()[:-10])
+    expect(mrcz.TruncatedFileError, path, "NZ")
+
+
+@pytest.mark.parametrize(("offset", "field", "value"), [(0, "NX", 0), (4, "NY", -5), (0, "NX", 2**30 + 1)])
+def test_absurd_sizes(good, offset, field, value):
+    expect(mrcz.MRCZFormatError, patched(good[0], offset, "<i", value), field)
+
+
+def test_huge_nz_is_refused_before_allocating(good):
+    # 2**30 frames of 40 x 30 would be 2.4 TB; the file holds a few kB.
+    expect(mrcz.TruncatedFileError, patched(good[0], 8, "<i", 2**30), "NZ")
+
+
+def test_huge_nz_plain(tmp_path):
+    path = tmp_path / "p.mrc"
+    mrcz.write(path, np.zeros((2, 8, 8), np.float32))
+    expect(mrcz.TruncatedFileError, patched(path, 8, "<i", 2**31 - 1), "NZ")
+
+
+def test_nsymbt_past_the_end(good):
+    expect(mrcz.TruncatedFileError, patched(good[0], 92, "<i", 10**9), "NSYMBT")
+
+
+def test_negative_nsymbt(good):
+    expect(mrcz.MRCZFormatError, patched(good[0], 92, "<i", -4), "NSYMBT")
+
+
+@pytest.mark.parametrize("mode", [5, 13, 99, 1000 * 99 + 1, -1])
+def test_unknown_mode_or_codec_id(good, mode):
+    expect(mrcz.UnsupportedModeError, patched(good[0], 12, "<i", mode), "MODE")
+
+
+def test_damaged_chunk_header(good):
+    path, _ = good
+    start = 1024 + len(b'{"a": 1}')
+    expect(mrcz.CorruptChunkError, patched(path, start, "<B", 77), "data")  # format version byte
+    expect(mrcz.CorruptChunkError, patched(path, start + 4, "<I", 12345), "data")  # nbytes
+    expect(mrcz.CorruptChunkError, patched(path, start + 12, "<I", 2**31), "data")  # cbytes past end
+
+
+def test_damaged_chunk_payload(good):
+    path, _ = good
+    raw = bytearray(path.read_bytes())
+    start = 1024 + len(b'{"a": 1}')
+    for i in range(start + 40, start + 400):
+        raw[i] ^= 0x5A
+    bad = path.with_name("payload.mrcz")
+    bad.write_bytes(bytes(raw))
+    error = expect(mrcz.CorruptChunkError, bad, "data", frames=0)
+    assert "frame 0" in str(error)
+
+
+def test_broken_json_metadata(good):
+    path, _ = good
+    bad = patched(path, 1024, "<8s", b"{not js}")
+    with mrcz.open(bad) as f, pytest.raises(mrcz.MRCZFormatError, match="JSON"):
+        _ = f.meta
+
+
+def test_bad_machine_stamp_is_recovered_from_plausibility(tmp_path):
+    data = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    for byteorder in "<>":
+        path = tmp_path / f"x{byteorder == '<'}.mrc"
+        mrcz.write(path, data, byteorder=byteorder)
+        # IMOD exports wrote 44 20 20 20; some writers leave the stamp zero.
+        bad = patched(path, 212, "<I", 0x20202044 if byteorder == "<" else 0)
+        header = mrcz.read_header(bad)
+        assert not header.byteorder_from_stamp
+        assert header.byteorder == byteorder
+        assert np.array_equal(mrcz.read(bad), data)
+        assert any("MACHST" in p for p in mrcz.validate(bad))
+
+
+def test_frame_index_out_of_range(good):
+    with pytest.raises(IndexError, match="frames"):
+        mrcz.read(good[0], frames=6)
+    with pytest.raises(TypeError, match="frames"):
+        mrcz.read(good[0], frames="all")
+
+
+def test_validate_reports_instead_of_raising(good, tmp_path):
+    path, _ = good
+    assert mrcz.validate(path) == []
+    short = tmp_path / "s.mrcz"
+    short.write_bytes(path.read_bytes()[:2000])
+    problems = mrcz.validate(short)
+    assert problems
+    assert str(short) in problems[0]
