@@ -99,7 +99,7 @@ def interop(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff (check and format), clang-format, YAML of the workflows, and the version pins."""
-    session.install("ruff", "clang-format", "yamllint")
+    session.install("ruff", "clang-format", "yamllint", "packaging")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     sources = [str(p) for p in sorted(ROOT.glob("packages/*/cpp/*.[ch]pp"))]

@@ -7,9 +7,9 @@ distribution names (numexpr3 3.0.1a6, mrcz 0.6.0 and older, zorro 0.1.4).
 from __future__ import annotations
 
 import sys
-import tomllib
 from pathlib import Path
 
+import tomllib
 from packaging.requirements import Requirement
 from packaging.version import Version
 

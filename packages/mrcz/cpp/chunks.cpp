@@ -17,8 +17,9 @@
 #include <io.h>
 #include <windows.h>
 #else
-#include <cerrno>
 #include <unistd.h>
+
+#include <cerrno>
 #endif
 
 namespace mrcz {
@@ -102,10 +103,9 @@ using Context = std::unique_ptr<blosc2_context, ContextDeleter>;
 
 }  // namespace
 
-std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const std::uint8_t* frames,
-                                           std::size_t nframes, std::size_t frame_bytes,
-                                           const CompressParams& params, const Kind* stats_kind,
-                                           Stats* stats) {
+std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const std::uint8_t* frames, std::size_t nframes,
+                                           std::size_t frame_bytes, const CompressParams& params,
+                                           const Kind* stats_kind, Stats* stats) {
     check_frame_size(frame_bytes);
     std::size_t total_threads = worker_count(params.threads, SIZE_MAX);
     std::size_t workers = worker_count(total_threads, nframes);
@@ -144,12 +144,14 @@ std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const st
                 i = next++;
             }
             const std::uint8_t* src = frames + i * frame_bytes;
-            if (stats_kind) frame_stats[i] = stats_of(src, frame_bytes / static_cast<std::size_t>(params.typesize), *stats_kind);
+            if (stats_kind)
+                frame_stats[i] = stats_of(src, frame_bytes / static_cast<std::size_t>(params.typesize), *stats_kind);
             std::vector<std::uint8_t> chunk(frame_bytes + BLOSC2_MAX_OVERHEAD);
             int n = blosc2_compress_ctx(ctx.get(), src, static_cast<std::int32_t>(frame_bytes), chunk.data(),
                                         static_cast<std::int32_t>(chunk.size()));
-            if (n <= 0) throw std::runtime_error("blosc2 failed to compress frame " + std::to_string(i) +
-                                                 " (error " + std::to_string(n) + ")");
+            if (n <= 0)
+                throw std::runtime_error("blosc2 failed to compress frame " + std::to_string(i) + " (error " +
+                                         std::to_string(n) + ")");
             chunk.resize(static_cast<std::size_t>(n));
             std::lock_guard<std::mutex> lock(mutex);
             slots[i].chunk = std::move(chunk);
@@ -214,9 +216,8 @@ std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const st
     return sizes;
 }
 
-void scan_chunks(int fd, std::int64_t start, std::size_t nframes, std::int64_t file_size,
-                 std::size_t frame_bytes, std::size_t typesize, std::vector<std::int64_t>& offsets,
-                 std::vector<std::int64_t>& sizes) {
+void scan_chunks(int fd, std::int64_t start, std::size_t nframes, std::int64_t file_size, std::size_t frame_bytes,
+                 std::size_t typesize, std::vector<std::int64_t>& offsets, std::vector<std::int64_t>& sizes) {
     (void)typesize;  // the chunk's own typesize only steers its shuffle; nbytes is what counts
     offsets.assign(nframes, 0);
     sizes.assign(nframes, 0);
@@ -227,27 +228,26 @@ void scan_chunks(int fd, std::int64_t start, std::size_t nframes, std::int64_t f
             throw ChunkError(at(i, pos) + ": the file ends before this chunk's header");
         int version = head[0];
         if (version < 2 || version > 5)
-            throw ChunkError(at(i, pos) + ": not a blosc chunk (format version byte is " +
-                             std::to_string(version) + ", expected 2 to 5)");
+            throw ChunkError(at(i, pos) + ": not a blosc chunk (format version byte is " + std::to_string(version) +
+                             ", expected 2 to 5)");
         std::uint32_t nbytes = le32(head + 4), cbytes = le32(head + 12);
         if (nbytes != frame_bytes)
-            throw ChunkError(at(i, pos) + ": the chunk holds " + std::to_string(nbytes) +
-                             " bytes but a frame is " + std::to_string(frame_bytes) + " bytes");
+            throw ChunkError(at(i, pos) + ": the chunk holds " + std::to_string(nbytes) + " bytes but a frame is " +
+                             std::to_string(frame_bytes) + " bytes");
         std::uint32_t min_size = version >= 3 ? BLOSC_EXTENDED_HEADER_LENGTH : BLOSC_MIN_HEADER_LENGTH;
         if (cbytes < min_size)
             throw ChunkError(at(i, pos) + ": compressed size " + std::to_string(cbytes) + " is impossible");
         if (pos + static_cast<std::int64_t>(cbytes) > file_size)
-            throw ChunkError(at(i, pos) + ": the chunk needs " + std::to_string(cbytes) +
-                             " bytes but the file ends " + std::to_string(file_size - pos) + " bytes later");
+            throw ChunkError(at(i, pos) + ": the chunk needs " + std::to_string(cbytes) + " bytes but the file ends " +
+                             std::to_string(file_size - pos) + " bytes later");
         offsets[i] = pos;
         sizes[i] = cbytes;
         pos += cbytes;
     }
 }
 
-void read_compressed(int fd, const std::vector<std::int64_t>& offsets,
-                     const std::vector<std::int64_t>& sizes, std::uint8_t* out,
-                     std::size_t frame_bytes, std::size_t threads) {
+void read_compressed(int fd, const std::vector<std::int64_t>& offsets, const std::vector<std::int64_t>& sizes,
+                     std::uint8_t* out, std::size_t frame_bytes, std::size_t threads) {
     const std::size_t nframes = offsets.size();
     check_frame_size(frame_bytes);
     std::size_t total_threads = worker_count(threads, SIZE_MAX);

@@ -42,27 +42,24 @@ struct CompressParams {
 // to `fd` from byte `offset` while later frames are still being compressed. Returns each
 // chunk's size. When `stats_kind` is given, `stats` receives the data's statistics,
 // computed in the same pass.
-std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const std::uint8_t* frames,
-                                           std::size_t nframes, std::size_t frame_bytes,
-                                           const CompressParams& params, const Kind* stats_kind,
-                                           Stats* stats);
+std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const std::uint8_t* frames, std::size_t nframes,
+                                           std::size_t frame_bytes, const CompressParams& params,
+                                           const Kind* stats_kind, Stats* stats);
 
 // Walks the chunk headers of `nframes` chunks from byte `start`, checking each against
 // the file size and the expected frame size; returns the chunk offsets and sizes.
-void scan_chunks(int fd, std::int64_t start, std::size_t nframes, std::int64_t file_size,
-                 std::size_t frame_bytes, std::size_t typesize, std::vector<std::int64_t>& offsets,
-                 std::vector<std::int64_t>& sizes);
+void scan_chunks(int fd, std::int64_t start, std::size_t nframes, std::int64_t file_size, std::size_t frame_bytes,
+                 std::size_t typesize, std::vector<std::int64_t>& offsets, std::vector<std::int64_t>& sizes);
 
 // Reads and decompresses the given chunks into consecutive frames of `out`.
-void read_compressed(int fd, const std::vector<std::int64_t>& offsets,
-                     const std::vector<std::int64_t>& sizes, std::uint8_t* out,
-                     std::size_t frame_bytes, std::size_t threads);
+void read_compressed(int fd, const std::vector<std::int64_t>& offsets, const std::vector<std::int64_t>& sizes,
+                     std::uint8_t* out, std::size_t frame_bytes, std::size_t threads);
 
 // 4-bit data: `rows` rows of `nx` values, each row padded to whole bytes.
-void pack_nibbles(const std::uint8_t* values, std::uint8_t* packed, std::size_t rows, std::size_t nx,
-                  bool high_first, std::size_t threads);
-void unpack_nibbles(const std::uint8_t* packed, std::uint8_t* values, std::size_t rows,
-                    std::size_t nx, bool high_first, std::size_t threads);
+void pack_nibbles(const std::uint8_t* values, std::uint8_t* packed, std::size_t rows, std::size_t nx, bool high_first,
+                  std::size_t threads);
+void unpack_nibbles(const std::uint8_t* packed, std::uint8_t* values, std::size_t rows, std::size_t nx, bool high_first,
+                    std::size_t threads);
 
 void byteswap_inplace(void* data, std::size_t count, std::size_t itemsize, std::size_t threads);
 

@@ -58,8 +58,8 @@ py::tuple py_stats(const py::array& a, std::size_t threads) {
     return stats_tuple(s);
 }
 
-py::tuple py_write_compressed(int fd, std::int64_t offset, const py::array& frames, int codec, int clevel,
-                              int filter, std::size_t threads, bool with_stats) {
+py::tuple py_write_compressed(int fd, std::int64_t offset, const py::array& frames, int codec, int clevel, int filter,
+                              std::size_t threads, bool with_stats) {
     require_contiguous(frames, "frames");
     if (frames.ndim() < 1) throw py::value_error("frames must have a frame axis");
     if (clevel < 0 || clevel > 9) throw py::value_error("clevel must be between 0 and 9");
@@ -131,8 +131,8 @@ U8Array py_unpack_nibbles(const U8Array& packed, std::size_t nx, bool high_first
     if (packed.ndim() < 1) throw py::value_error("packed must have at least one dimension");
     auto row_bytes = static_cast<std::size_t>(packed.shape(packed.ndim() - 1));
     if (row_bytes != (nx + 1) / 2)
-        throw py::value_error("rows of " + std::to_string(nx) + " 4-bit values take " +
-                              std::to_string((nx + 1) / 2) + " bytes, not " + std::to_string(row_bytes));
+        throw py::value_error("rows of " + std::to_string(nx) + " 4-bit values take " + std::to_string((nx + 1) / 2) +
+                              " bytes, not " + std::to_string(row_bytes));
     std::size_t rows = row_bytes ? static_cast<std::size_t>(packed.size()) / row_bytes : 0;
     std::vector<py::ssize_t> shape(packed.shape(), packed.shape() + packed.ndim());
     shape.back() = static_cast<py::ssize_t>(nx);
@@ -160,8 +160,9 @@ void py_byteswap(py::array a, std::size_t threads) {
 }  // namespace
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
-    m.doc() = "mrcz's compiled kernels: header statistics, 4-bit packing, byte swapping and the "
-              "parallel c-blosc2 frame pipeline. All loops run without the GIL.";
+    m.doc() =
+        "mrcz's compiled kernels: header statistics, 4-bit packing, byte swapping and the "
+        "parallel c-blosc2 frame pipeline. All loops run without the GIL.";
     blosc2_init();
     static py::exception<ChunkError> chunk_error(m, "ChunkError", PyExc_ValueError);
     py::register_exception_translator([](std::exception_ptr p) {
@@ -176,18 +177,17 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.def("stats", &py_stats, py::arg("array"), py::arg("threads") = 0,
           "(min, max, mean, rms) of a C-contiguous real array in one parallel pass; NaN if any value is NaN.");
     m.def("write_compressed", &py_write_compressed, py::arg("fd"), py::arg("offset"), py::arg("frames"),
-          py::arg("codec"), py::arg("clevel"), py::arg("filter"), py::arg("threads") = 0,
-          py::arg("with_stats") = false,
+          py::arg("codec"), py::arg("clevel"), py::arg("filter"), py::arg("threads") = 0, py::arg("with_stats") = false,
           "Compress each frame (first axis) to one blosc2 chunk and write them back to back to fd from "
           "offset. Returns (chunk sizes, statistics or None).");
-    m.def("scan_chunks", &py_scan_chunks, py::arg("fd"), py::arg("start"), py::arg("nframes"),
-          py::arg("file_size"), py::arg("frame_bytes"),
+    m.def("scan_chunks", &py_scan_chunks, py::arg("fd"), py::arg("start"), py::arg("nframes"), py::arg("file_size"),
+          py::arg("frame_bytes"),
           "Walk the chunk headers from byte start; returns (offsets, sizes). Raises ChunkError.");
-    m.def("read_compressed", &py_read_compressed, py::arg("fd"), py::arg("offsets"), py::arg("sizes"),
-          py::arg("out"), py::arg("threads") = 0,
+    m.def("read_compressed", &py_read_compressed, py::arg("fd"), py::arg("offsets"), py::arg("sizes"), py::arg("out"),
+          py::arg("threads") = 0,
           "Read and decompress the given chunks into consecutive frames of out. Raises ChunkError.");
-    m.def("pack_nibbles", &py_pack_nibbles, py::arg("values"), py::arg("high_first") = false,
-          py::arg("threads") = 0, "Pack uint8 values 0..15 two per byte along the last axis (mode 101).");
+    m.def("pack_nibbles", &py_pack_nibbles, py::arg("values"), py::arg("high_first") = false, py::arg("threads") = 0,
+          "Pack uint8 values 0..15 two per byte along the last axis (mode 101).");
     m.def("unpack_nibbles", &py_unpack_nibbles, py::arg("packed"), py::arg("nx"), py::arg("high_first") = false,
           py::arg("threads") = 0, "Unpack mode-101 rows of nx 4-bit values into uint8.");
     m.def("byteswap", &py_byteswap, py::arg("array"), py::arg("threads") = 0,

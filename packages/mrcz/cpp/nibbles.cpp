@@ -4,8 +4,8 @@
 
 namespace mrcz {
 
-void pack_nibbles(const std::uint8_t* values, std::uint8_t* packed, std::size_t rows, std::size_t nx,
-                  bool high_first, std::size_t threads) {
+void pack_nibbles(const std::uint8_t* values, std::uint8_t* packed, std::size_t rows, std::size_t nx, bool high_first,
+                  std::size_t threads) {
     const std::size_t row_bytes = (nx + 1) / 2;
     const unsigned first_shift = high_first ? 4 : 0, second_shift = high_first ? 0 : 4;
     std::size_t workers = worker_count(threads, std::max<std::size_t>(1, rows * nx / (1 << 20)));
@@ -32,8 +32,8 @@ void pack_nibbles(const std::uint8_t* values, std::uint8_t* packed, std::size_t 
     });
 }
 
-void unpack_nibbles(const std::uint8_t* packed, std::uint8_t* values, std::size_t rows,
-                    std::size_t nx, bool high_first, std::size_t threads) {
+void unpack_nibbles(const std::uint8_t* packed, std::uint8_t* values, std::size_t rows, std::size_t nx, bool high_first,
+                    std::size_t threads) {
     const std::size_t row_bytes = (nx + 1) / 2;
     const unsigned first_shift = high_first ? 4 : 0, second_shift = high_first ? 0 : 4;
     std::size_t workers = worker_count(threads, std::max<std::size_t>(1, rows * nx / (1 << 20)));

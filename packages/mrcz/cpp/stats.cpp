@@ -63,14 +63,22 @@ Stats stats_typed(const T* data, std::size_t count) {
 template <class Fn>
 auto dispatch(Kind kind, Fn&& fn) {
     switch (kind) {
-        case Kind::i8: return fn(std::int8_t{});
-        case Kind::u8: return fn(std::uint8_t{});
-        case Kind::i16: return fn(std::int16_t{});
-        case Kind::u16: return fn(std::uint16_t{});
-        case Kind::i32: return fn(std::int32_t{});
-        case Kind::u32: return fn(std::uint32_t{});
-        case Kind::f32: return fn(float{});
-        case Kind::f64: return fn(double{});
+        case Kind::i8:
+            return fn(std::int8_t{});
+        case Kind::u8:
+            return fn(std::uint8_t{});
+        case Kind::i16:
+            return fn(std::int16_t{});
+        case Kind::u16:
+            return fn(std::uint16_t{});
+        case Kind::i32:
+            return fn(std::int32_t{});
+        case Kind::u32:
+            return fn(std::uint32_t{});
+        case Kind::f32:
+            return fn(float{});
+        case Kind::f64:
+            return fn(double{});
     }
     throw std::invalid_argument("unknown element kind");
 }

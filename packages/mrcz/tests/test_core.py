@@ -89,4 +89,3 @@ def test_byteswap_matches_numpy(dtype):
     _core.byteswap(view, 3)
     assert swapped.tobytes() == data.byteswap().tobytes() if dtype != "c8" else np.array_equal(
         swapped.view(np.float32), data.view(np.float32).byteswap())  # fmt: skip
-

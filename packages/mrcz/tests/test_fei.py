@@ -72,9 +72,7 @@ def test_published_offsets(name: str, offset: int, code: str) -> None:
         assert FEI1_DTYPE.fields[name][1] == offset
 
 
-@pytest.mark.parametrize(
-    ("dtype", "exttyp", "version"), [(FEI1_DTYPE, "FEI1", 1), (FEI2_DTYPE, "FEI2", 2)]
-)
+@pytest.mark.parametrize(("dtype", "exttyp", "version"), [(FEI1_DTYPE, "FEI1", 1), (FEI2_DTYPE, "FEI2", 2)])
 def test_round_trip(dtype: np.dtype, exttyp: str, version: int) -> None:
     rec = _records(dtype)
     raw = build_fei(rec)

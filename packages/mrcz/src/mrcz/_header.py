@@ -64,8 +64,6 @@ CODEC_IDS = {
 }  # fmt: skip
 CODEC_NAMES = {v: k for k, v in CODEC_IDS.items()}
 
-KINDS = ("image", "image stack", "volume", "volume stack")
-
 
 class VoxelSize(NamedTuple):
     """Voxel (pixel) size in Ångström along x, y and z."""
@@ -75,11 +73,16 @@ class VoxelSize(NamedTuple):
     z: float
 
 
+NO_VOXEL_SIZE = VoxelSize(0.0, 0.0, 0.0)
+
+
 def mode_for_dtype(dtype: np.dtype) -> int:
     """The MRC mode that stores `dtype` without loss; TypeError if there is none."""
     dtype = np.dtype(dtype)
     if dtype.names is not None:
-        if dtype.names == ("real", "imag") and all(dtype[n].kind == "i" and dtype[n].itemsize == 2 for n in dtype.names):
+        if dtype.names == ("real", "imag") and all(
+            dtype[n].kind == "i" and dtype[n].itemsize == 2 for n in dtype.names
+        ):
             return 3
         raise TypeError(f"structured dtype {dtype} has no MRC mode (mode 3 is fields 'real' and 'imag' of int16)")
     if dtype.kind in "iu" and dtype.itemsize == 1:
@@ -221,9 +224,9 @@ class Header:
     @property
     def dtype(self) -> np.dtype:
         """The numpy dtype of the data as mrcz returns it (native byte order)."""
-        if self.mode == 0 and int(self.raw["imod_stamp"]) == IMOD_STAMP:
-            if not int(self.raw["imod_flags"]) & IMOD_FLAG_SIGNED_BYTES:
-                return np.dtype("u1")
+        imod = int(self.raw["imod_stamp"]) == IMOD_STAMP
+        if self.mode == 0 and imod and not int(self.raw["imod_flags"]) & IMOD_FLAG_SIGNED_BYTES:
+            return np.dtype("u1")
         return MODE_DTYPES[self.mode]
 
     @property
@@ -282,7 +285,7 @@ def _plausible(rec: np.void) -> bool:
         and 0 <= mode // 1000 <= 15
         and all(0 < int(rec[k]) < 1 << 30 for k in ("nx", "ny"))
         and 0 <= int(rec["nz"]) < 1 << 31
-        and 0 <= int(rec["nsymbt"])
+        and int(rec["nsymbt"]) >= 0
     )
 
 
@@ -346,7 +349,7 @@ def build_header(
     mode: int,
     kind: str,
     codec_id: int = 0,
-    voxel_size: VoxelSize = VoxelSize(0.0, 0.0, 0.0),
+    voxel_size: VoxelSize = NO_VOXEL_SIZE,
     stats: tuple[float, float, float, float] | None = None,
     nsymbt: int = 0,
     exttyp: str = "",

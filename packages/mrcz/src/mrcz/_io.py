@@ -272,7 +272,7 @@ class MrcFile:
         chosen = np.atleast_1d(chosen)
         per = h.sections_per_volume
         sections = (chosen[:, None] * per + np.arange(per)[None, :]).ravel()
-        out_shape = (shape[1:] if scalar else (len(chosen), *shape[1:]))
+        out_shape = shape[1:] if scalar else (len(chosen), *shape[1:])
         return sections, tuple(out_shape)
 
     def _read_sections(self, sections: np.ndarray, out: np.ndarray) -> None:
@@ -299,8 +299,9 @@ class MrcFile:
 
     def _memmap(self) -> np.ndarray:
         h = self.header
-        return np.memmap(self.path, dtype=_in_byteorder(h.dtype, h.byteorder), mode="r", offset=h.data_offset,
-                         shape=h.shape)
+        return np.memmap(
+            self.path, dtype=_in_byteorder(h.dtype, h.byteorder), mode="r", offset=h.data_offset, shape=h.shape
+        )
 
 
 def _in_byteorder(dtype: np.dtype, byteorder: str) -> np.dtype:
@@ -360,7 +361,7 @@ class LazyFrames:
         return f"<mrcz.LazyFrames {self.shape} {self.dtype} of {self._file.path!r}>"
 
 
-def open(path: PathLike, mode: str = "r", **kwargs: Any) -> MrcFile | MrcWriter:  # noqa: A001
+def open(path: PathLike, mode: str = "r", **kwargs: Any) -> MrcFile | MrcWriter:
     """Open an MRC/MRCZ file: ``mode='r'`` to read, ``'w'`` to write frames as they come.
 
     Writing takes the keyword arguments of :func:`write` (except ``data``) plus
@@ -545,14 +546,14 @@ class MrcWriter:
         else:
             self._extended = bytes(extended_header or b"")
             self._exttyp = exttyp or ""
-        self._header_args = dict(
-            voxel_size=_voxel_size(pixel_size),
-            voltage=float(voltage or 0.0),
-            cs=float(cs or 0.0),
-            gain=float(gain) if gain else 1.0,
-            origin=tuple(float(v) for v in origin),
-            labels=tuple(labels),
-        )
+        self._header_args = {
+            "voxel_size": _voxel_size(pixel_size),
+            "voltage": float(voltage or 0.0),
+            "cs": float(cs or 0.0),
+            "gain": float(gain) if gain else 1.0,
+            "origin": tuple(float(v) for v in origin),
+            "labels": tuple(labels),
+        }
         self._nz = 0
         self._chunk_bytes = 0
         self._stats: list[tuple[float, float, float, float, int]] = []
@@ -584,8 +585,10 @@ class MrcWriter:
         if frames.ndim == 2:
             frames = frames[None]
         if frames.ndim != 3 or frames.shape[1:] != self._frame_shape:
-            raise ValueError(f"frames must have shape (n, {self._frame_shape[0]}, {self._frame_shape[1]}) "
-                             f"or ({self._frame_shape[0]}, {self._frame_shape[1]}), not {frames.shape}")
+            raise ValueError(
+                f"frames must have shape (n, {self._frame_shape[0]}, {self._frame_shape[1]}) "
+                f"or ({self._frame_shape[0]}, {self._frame_shape[1]}), not {frames.shape}"
+            )
         if frames.dtype != self._dtype:
             if not np.can_cast(frames.dtype, self._dtype, casting="same_kind") or (
                 frames.dtype.kind == "f" and self._dtype.kind in "iu"
@@ -608,8 +611,14 @@ class MrcWriter:
         try:
             if self._compressor:
                 sizes, _ = _core.write_compressed(
-                    fd, self._pos, frames, _BLOSC2_CODECS[self._compressor], self._clevel, self._filter,
-                    self._threads, False,
+                    fd,
+                    self._pos,
+                    frames,
+                    _BLOSC2_CODECS[self._compressor],
+                    self._clevel,
+                    self._filter,
+                    self._threads,
+                    False,
                 )
                 written = int(sum(sizes))
                 self._chunk_bytes += written

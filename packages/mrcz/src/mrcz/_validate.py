@@ -63,7 +63,9 @@ def _problems(f: MrcFile, check_data: bool) -> list[str]:
         if h.packed_bytes and h.packed_bytes != int(sizes.sum()):
             problems.append(f"packedBytes: header says {h.packed_bytes}, chunks hold {int(sizes.sum())}")
     elif f._size > HEADER_SIZE + h.nsymbt + h.nz * h.frame_bytes:
-        problems.append(f"data: the file is {f._size - h.data_offset - h.nz * h.frame_bytes} bytes longer than its data")
+        problems.append(
+            f"data: the file is {f._size - h.data_offset - h.nz * h.frame_bytes} bytes longer than its data"
+        )
     if not check_data and not h.compressed:
         return problems
     try:

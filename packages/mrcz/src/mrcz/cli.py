@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 import time
@@ -12,19 +13,18 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import mrcz
 
 CODECS = ("zstd", "lz4", "lz4hc", "blosclz", "zlib")
 TIFF_CODECS = ("zstd", "zlib")  # the --codec values TIFF output understands
+STATS = ("dmin", "dmax", "dmean", "rms")
 FEI_FIELDS = ("Microscope type", "HT", "Pixel size X", "Dose", "Defocus", "Alpha tilt")  # in FEI1 and FEI2
 
 
-class _MissingDependencyError(Exception):
-    """An optional package a command needs is not installed (exit code 2)."""
-
-
 class _UsageError(Exception):
-    """A combination of options that makes no sense (exit code 2)."""
+    """Options that cannot work together, or a missing optional package: exit status 2."""
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -32,7 +32,7 @@ def _int_in(lo: int, hi: int | None = None) -> Any:
     def parse(text: str) -> int:
         value = int(text)  # ValueError -> argparse's "invalid value" message
         if value < lo or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(f"{value} is not in {lo}..{hi if hi is not None else ''}")
+            raise argparse.ArgumentTypeError(f"must be {f'from {lo} to {hi}' if hi is not None else f'at least {lo}'}")
         return value
 
     parse.__name__ = "integer"
@@ -47,7 +47,7 @@ def _tifffile() -> Any:
     try:
         import tifffile
     except ImportError:
-        raise _MissingDependencyError("TIFF files need tifffile: pip install tifffile (or mrcz[tiff])") from None
+        raise _UsageError("TIFF files need tifffile: pip install tifffile (or mrcz[tiff])") from None
     return tifffile
 
 
@@ -105,7 +105,7 @@ def _describe(path: str) -> dict[str, Any]:
             "dtype": "complex int16" if h.dtype.names else h.dtype.name, "mode": h.mode,
             "byteorder": "little" if h.byteorder == "<" else "big", "byteorder_from_stamp": h.byteorder_from_stamp,
             "voxel_size": list(h.voxel_size), "origin": list(h.origin),
-            "dmin": h.dmin, "dmax": h.dmax, "dmean": h.dmean, "rms": h.rms,
+            **{k: v if math.isfinite(v := getattr(h, k)) else None for k in STATS},
             "codec": h.codec, "data_bytes": data_bytes, "compressed_size": stored,
             "compression_ratio": data_bytes / stored if stored else None,
             "voltage": h.voltage, "cs": h.cs, "gain": h.gain,
@@ -129,7 +129,7 @@ def _print_info(d: dict[str, Any]) -> None:
     guessed = "" if d["byteorder_from_stamp"] else " (guessed: the machine stamp is invalid)"
     print(line("byte order", f"{d['byteorder']}-endian{guessed}"))
     print(line("voxel size", f"{vs[0]:.4g} x {vs[1]:.4g} x {vs[2]:.4g} Å"))
-    print(line("statistics", f"min {d['dmin']:.6g}, max {d['dmax']:.6g}, mean {d['dmean']:.6g}, rms {d['rms']:.6g}"))
+    print(line("statistics", ", ".join(f"{k} {d[k]:.6g}" if d[k] is not None else f"{k} nan" for k in STATS)))
     if d["codec"]:
         ratio = f", ratio {d['compression_ratio']:.3g}" if d["compression_ratio"] else ""
         print(line("codec", f"{d['codec']}: {d['compressed_size']} bytes from {d['data_bytes']}{ratio}"))
@@ -171,7 +171,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     status = 0
     for path in args.files:
-        problems = mrcz.validate(path, check_data=not args.skip_stats)
+        try:
+            problems = mrcz.validate(path, check_data=not args.skip_stats)
+        except (mrcz.MRCZError, OSError, ValueError, TypeError) as exc:
+            problems = [str(exc)]
         for problem in problems:
             print(f"{path}: {problem.removeprefix(f'{path}: ')}")
         if not problems:
@@ -210,23 +213,29 @@ def _mrc_to_tiff(src: str, out: str, args: argparse.Namespace) -> None:
         options.update(compression=args.codec, compressionargs={"level": args.level})
     with mrcz.open(src, threads=args.threads) as f, _atomic_path(out) as tmp:
         h = f.header
-        if h.dtype.names:
-            raise TypeError("TIFF cannot hold complex int16 (mode 3) data")
+        if h.dtype.names or h.nz == 0:
+            raise ValueError(f"TIFF cannot hold {'complex int16 (mode 3) data' if h.nz else 'a file with no images'}")
         if h.voxel_size.x > 0 and h.voxel_size.y > 0:  # pixels per cm
             options.update(resolution=(1e8 / h.voxel_size.x, 1e8 / h.voxel_size.y), resolutionunit="CENTIMETER")
-        try:
-            with tifffile.TiffWriter(tmp, bigtiff=h.nz * h.frame_bytes > 2**32 - 2**25) as tw:
-                for item in _progress(f.frames(), _item_count(h), args.quiet, Path(out).name):
-                    for page in item.reshape(-1, h.ny, h.nx):
-                        tw.write(page, **options)
+
+        def sections() -> Iterator[np.ndarray]:
+            for item in _progress(f.frames(), _item_count(h), args.quiet, Path(out).name):
+                yield from item.reshape(-1, h.ny, h.nx)
+
+        try:  # one TIFF series, one page per section, written as the sections are read
+            with tifffile.TiffWriter(tmp, bigtiff=h.nz * h.ny * h.nx * h.dtype.itemsize > 2**32 - 2**25) as tw:
+                tw.write(sections(), shape=h.shape, dtype=h.dtype, **options)
         except ImportError:  # tifffile's zstd codec comes from imagecodecs
-            raise _MissingDependencyError(f"{args.codec} TIFF compression needs imagecodecs: pip install imagecodecs "
-                                          "(or use --codec zlib)") from None  # fmt: skip
+            raise _UsageError(f"{args.codec} TIFF compression needs imagecodecs (pip install imagecodecs)") from None
 
 
 def _tiff_to_mrc(src: str, out: str, args: argparse.Namespace, compressor: str | None) -> None:
     tifffile = _tifffile()
-    with tifffile.TiffFile(src) as tif:
+    try:
+        tif = tifffile.TiffFile(src)
+    except tifffile.TiffFileError as exc:
+        raise ValueError(f"{src}: {exc}") from None
+    with tif:
         pages = tif.pages
         if not len(pages):
             raise ValueError(f"{src} holds no images")
@@ -245,15 +254,9 @@ def _tiff_to_mrc(src: str, out: str, args: argparse.Namespace, compressor: str |
                 writer.append(page.asarray())
 
 
-def cmd_compress(args: argparse.Namespace) -> int:
+def cmd_compress(args: argparse.Namespace) -> int:  # also decompress, which has no --codec
     _check_paths(args.input, args.output, args.overwrite)
-    _copy_mrc(args.input, args.output, args, args.codec)
-    return 0
-
-
-def cmd_decompress(args: argparse.Namespace) -> int:
-    _check_paths(args.input, args.output, args.overwrite)
-    _copy_mrc(args.input, args.output, args, None)
+    _copy_mrc(args.input, args.output, args, getattr(args, "codec", None))
     return 0
 
 
@@ -262,7 +265,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     _check_paths(src, out, args.overwrite)
     if _is_tiff(out):
         if _is_tiff(src):
-            raise ValueError("both files are TIFF; convert needs an MRC/MRCZ file on one side")
+            raise _UsageError("both files are TIFF; convert needs an MRC/MRCZ file on one side")
         _mrc_to_tiff(src, out, args)
         return 0
     to_mrcz = Path(out).suffix.lower() == ".mrcz"
@@ -280,7 +283,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mrcz", description="Inspect, validate, compress, decompress and convert MRC2014 and MRCZ "
-        "(blosc-compressed MRC) electron-microscopy files.", epilog="Run 'mrcz COMMAND --help' for a command's options.",
+        "(blosc-compressed MRC) electron-microscopy files.", epilog="Run 'mrcz COMMAND --help' for a command's options. Exit status: 0 success, 1 a file could not be "
+        "read or written (or is invalid), 2 bad usage or a missing optional package.",
     )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"mrcz {mrcz.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -329,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("decompress", "Write an MRCZ (or MRC) file as a plain MRC2014 file", keeps)
     io_options(p, "MRCZ or MRC")
-    p.set_defaults(func=cmd_decompress)
+    p.set_defaults(func=cmd_compress)
 
     p = command("convert", "Convert between MRC, MRCZ and TIFF, chosen by the file extensions",
                 "OUT ending in .tif/.tiff writes one TIFF page per frame (needs tifffile; the voxel size becomes "
@@ -361,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     try:
         return int(args.func(args))
-    except (_UsageError, _MissingDependencyError) as exc:
+    except _UsageError as exc:
         _error(exc)
         return 2
     except (mrcz.MRCZError, OSError, ValueError, TypeError, IndexError) as exc:
@@ -370,7 +374,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mrcz: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

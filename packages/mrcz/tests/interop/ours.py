@@ -1,7 +1,7 @@
 """Interop with python-mrcz 0.6.0, our side (run by `nox -s interop` with our wheel).
 
-    python ours.py write DIR   # files for the predecessor to read, with .npy references
-    python ours.py check DIR   # read what the predecessor wrote and compare
+python ours.py write DIR   # files for the predecessor to read, with .npy references
+python ours.py check DIR   # read what the predecessor wrote and compare
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ def samples() -> dict[str, tuple[np.ndarray, dict]]:
         "uint16_blosclz.mrcz": (rng.integers(0, 60000, (3, 16, 24)).astype(np.uint16), {"compressor": "blosclz"}),
         "complex64_plain.mrc": ((rng.normal(size=(2, 8, 8)) + 1j).astype(np.complex64), {}),
         "float32_plain.mrc": (rng.normal(0, 1, (5, 20, 10)).astype(np.float32), {"pixel_size": 1.5}),
-        "float32_big_endian.mrcz": (rng.normal(0, 1, (3, 12, 8)).astype(np.float32),
-                                    {"compressor": "zstd", "byteorder": ">"}),  # fmt: skip
+        "float32_big_endian.mrcz": (
+            rng.normal(0, 1, (3, 12, 8)).astype(np.float32),
+            {"compressor": "zstd", "byteorder": ">"},
+        ),
     }
 
 
