@@ -601,25 +601,31 @@ class MrcWriter:
         frames = np.ascontiguousarray(frames.astype(self._dtype.newbyteorder("="), copy=False))
         if len(frames) == 0:
             return
-        self._record_stats(frames)
+        # Compressed native-order frames get their statistics inside the compression
+        # pass (one read of the data); everything else is measured here first.
+        stats_in_core = (
+            self._compressor is not None
+            and self._mode != 101
+            and frames.dtype.kind in "iuf"
+            and frames.dtype != np.float16
+            and self._byteorder == _NATIVE
+        )
+        if not stats_in_core:
+            self._record_stats(frames)
         if self._mode == 101:
             frames = _core.pack_nibbles(frames, self._high_first, self._threads)
-        if self._byteorder == ">" and frames.dtype.itemsize > 1:
+        if self._byteorder != _NATIVE and frames.dtype.itemsize > 1:
             frames = frames.copy()
             _core.byteswap(frames.view(_swap_view_dtype(frames.dtype)), self._threads)
         fd = self._atomic.file.fileno()
         try:
             if self._compressor:
-                sizes, _ = _core.write_compressed(
-                    fd,
-                    self._pos,
-                    frames,
-                    _BLOSC2_CODECS[self._compressor],
-                    self._clevel,
-                    self._filter,
-                    self._threads,
-                    False,
+                codec = _BLOSC2_CODECS[self._compressor]
+                sizes, stats = _core.write_compressed(
+                    fd, self._pos, frames, codec, self._clevel, self._filter, self._threads, stats_in_core
                 )
+                if stats_in_core:
+                    self._stats.append((*stats, frames.size))
                 written = int(sum(sizes))
                 self._chunk_bytes += written
             else:
