@@ -67,12 +67,10 @@ def _as_native(dtype: np.dtype) -> np.dtype:
 
 
 class MrcFile:
-    """An open MRC/MRCZ file.
+    """An MRC/MRCZ file open for reading (``mrcz.open(path)``).
 
-    Open it with :func:`mrcz.open`. In read mode ``.data`` is lazy: a memory map for
-    plain files, frames decompressed on demand for MRCZ. In write mode frames are
-    added with :meth:`MrcWriter.append` and the file appears under its name only when it is
-    closed without error.
+    ``.data`` is lazy: a memory map for plain files, frames decompressed on demand for
+    MRCZ. Files are written with :class:`MrcWriter` (``mrcz.open(path, "w")``).
     """
 
     def __init__(self, path: PathLike, *, threads: int | None = None, nibble_order: str = "low"):
@@ -408,6 +406,18 @@ def read(
 # ----------------------------------------------------------------------------------
 
 
+def _write_at(file: BinaryIO, data: bytes | memoryview, offset: int) -> None:
+    """Write all of `data` at `offset` (positioned writes where the OS has them)."""
+    if not hasattr(os, "pwrite"):  # Windows
+        file.seek(offset)
+        file.write(data)
+        file.flush()
+        return
+    done = 0
+    while done < len(data):
+        done += os.pwrite(file.fileno(), data[done:], offset + done)
+
+
 class _AtomicFile:
     """A temporary file beside `path` that replaces it only when committed."""
 
@@ -630,9 +640,8 @@ class MrcWriter:
                 self._chunk_bytes += written
             else:
                 view = memoryview(frames.reshape(-1).view(np.uint8))
-                written = 0
-                while written < len(view):
-                    written += os.pwrite(fd, view[written:], self._pos + written)
+                _write_at(self._atomic.file, view, self._pos)
+                written = len(view)
         except _core.ChunkError as exc:
             raise MRCZError(str(exc), path=self.path) from None
         self._pos += written
@@ -696,7 +705,7 @@ class MrcWriter:
             )
             if kind == "image stack" and self._nz == 0:
                 header.raw["nz"] = 0
-            os.pwrite(self._atomic.file.fileno(), header.to_bytes(), 0)
+            _write_at(self._atomic.file, header.to_bytes(), 0)
             self._atomic.commit()
         except BaseException:
             self._atomic.abort()
