@@ -4,6 +4,7 @@
 #include <blosc2.h>
 
 #include <atomic>
+#include <cerrno>
 #include <climits>
 #include <condition_variable>
 #include <cstring>
@@ -19,7 +20,6 @@
 #else
 #include <unistd.h>
 
-#include <cerrno>
 #endif
 
 namespace mrcz {
@@ -29,33 +29,37 @@ std::string at(std::size_t frame, std::int64_t offset) {
     return "frame " + std::to_string(frame) + " (chunk at byte " + std::to_string(offset) + ")";
 }
 
+#ifdef _WIN32
+OVERLAPPED overlapped_at(std::int64_t pos) {
+    OVERLAPPED ov{};
+    ov.Offset = static_cast<DWORD>(pos & 0xffffffff);
+    ov.OffsetHigh = static_cast<DWORD>(pos >> 32);
+    return ov;
+}
+HANDLE handle_of(int fd) { return reinterpret_cast<HANDLE>(_get_osfhandle(fd)); }
+#endif
+
 // Reads exactly `n` bytes at `offset`; returns how many bytes the file had there.
 std::size_t read_at(int fd, void* buf, std::size_t n, std::int64_t offset) {
     std::size_t done = 0;
     while (done < n) {
-#ifdef _WIN32
-        OVERLAPPED ov{};
         std::int64_t pos = offset + static_cast<std::int64_t>(done);
-        ov.Offset = static_cast<DWORD>(pos & 0xffffffff);
-        ov.OffsetHigh = static_cast<DWORD>(pos >> 32);
+#ifdef _WIN32
+        OVERLAPPED ov = overlapped_at(pos);
         DWORD want = static_cast<DWORD>(std::min<std::size_t>(n - done, 1u << 30)), got = 0;
-        HANDLE h = reinterpret_cast<HANDLE>(_get_osfhandle(fd));
-        if (!ReadFile(h, static_cast<char*>(buf) + done, want, &got, &ov)) {
+        if (!ReadFile(handle_of(fd), static_cast<char*>(buf) + done, want, &got, &ov)) {
             if (GetLastError() == ERROR_HANDLE_EOF) break;
-            throw std::runtime_error("read failed");
+            throw IoError(EIO, "read failed");
         }
-        if (got == 0) break;
-        done += got;
 #else
-        ssize_t got = ::pread(fd, static_cast<char*>(buf) + done, n - done,
-                              static_cast<off_t>(offset + static_cast<std::int64_t>(done)));
+        ssize_t got = ::pread(fd, static_cast<char*>(buf) + done, n - done, static_cast<off_t>(pos));
         if (got < 0) {
             if (errno == EINTR) continue;
-            throw std::runtime_error(std::string("read failed: ") + std::strerror(errno));
+            throw IoError(errno, std::string("read failed: ") + std::strerror(errno));
         }
+#endif
         if (got == 0) break;
         done += static_cast<std::size_t>(got);
-#endif
     }
     return done;
 }
@@ -63,25 +67,20 @@ std::size_t read_at(int fd, void* buf, std::size_t n, std::int64_t offset) {
 void write_at(int fd, const void* buf, std::size_t n, std::int64_t offset) {
     std::size_t done = 0;
     while (done < n) {
-#ifdef _WIN32
-        OVERLAPPED ov{};
         std::int64_t pos = offset + static_cast<std::int64_t>(done);
-        ov.Offset = static_cast<DWORD>(pos & 0xffffffff);
-        ov.OffsetHigh = static_cast<DWORD>(pos >> 32);
+#ifdef _WIN32
+        OVERLAPPED ov = overlapped_at(pos);
         DWORD want = static_cast<DWORD>(std::min<std::size_t>(n - done, 1u << 30)), put = 0;
-        HANDLE h = reinterpret_cast<HANDLE>(_get_osfhandle(fd));
-        if (!WriteFile(h, static_cast<const char*>(buf) + done, want, &put, &ov))
-            throw std::runtime_error("write failed");
-        done += put;
+        if (!WriteFile(handle_of(fd), static_cast<const char*>(buf) + done, want, &put, &ov))
+            throw IoError(EIO, "write failed");
 #else
-        ssize_t put = ::pwrite(fd, static_cast<const char*>(buf) + done, n - done,
-                               static_cast<off_t>(offset + static_cast<std::int64_t>(done)));
+        ssize_t put = ::pwrite(fd, static_cast<const char*>(buf) + done, n - done, static_cast<off_t>(pos));
         if (put < 0) {
             if (errno == EINTR) continue;
-            throw std::runtime_error(std::string("write failed: ") + std::strerror(errno));
+            throw IoError(errno, std::string("write failed: ") + std::strerror(errno));
         }
-        done += static_cast<std::size_t>(put);
 #endif
+        done += static_cast<std::size_t>(put);
     }
 }
 

@@ -30,6 +30,12 @@ struct ChunkError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// A failed read or write of the file, with its errno (raised to Python as OSError).
+struct IoError : std::runtime_error {
+    int code;
+    IoError(int error_code, const std::string& message) : std::runtime_error(message), code(error_code) {}
+};
+
 struct CompressParams {
     int codec = 5;  // BLOSC_ZSTD
     int clevel = 1;

@@ -170,6 +170,8 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
             if (p) std::rethrow_exception(p);
         } catch (const ChunkError& e) {
             py::set_error(chunk_error, e.what());
+        } catch (const IoError& e) {
+            py::set_error(PyExc_OSError, py::make_tuple(e.code, e.what()));
         }
     });
     m.attr("__version__") = MRCZ_VERSION;

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,3 +161,23 @@ def test_async_calls_do_not_queue_behind_one_worker(tmp_path):
     assert mrcz.async_write(tmp_path / "x.mrc", data).result(timeout=30).nz == 2
     gate.set()
     assert blocked.result() is True
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) to fill a disk")
+def test_full_disk_in_the_compression_pipeline(tmp_path, monkeypatch):
+    path, _, before = previous(tmp_path)
+    real = _core.write_compressed
+    full = os.open("/dev/full", os.O_WRONLY)  # every write fails with ENOSPC
+
+    def onto_a_full_disk(fd, *args):
+        return real(full, *args)
+
+    monkeypatch.setattr(_core, "write_compressed", onto_a_full_disk)
+    try:
+        with pytest.raises(OSError, match="No space") as info:
+            mrcz.write(path, np.ones((6, 64, 64), np.int16), compressor="zstd", threads=2, overwrite=True)
+    finally:
+        os.close(full)
+    assert info.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before
+    assert leftovers(tmp_path) == []

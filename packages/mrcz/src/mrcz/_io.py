@@ -703,8 +703,6 @@ class MrcWriter:
                 version=_VERSION,
                 **self._header_args,  # type: ignore[arg-type]
             )
-            if kind == "image stack" and self._nz == 0:
-                header.raw["nz"] = 0
             _write_at(self._atomic.file, header.to_bytes(), 0)
             self._atomic.commit()
         except BaseException:
