@@ -25,6 +25,10 @@
 namespace mrcz {
 namespace {
 
+// 64 KiB blocks: faster and smaller than c-blosc2's default for EM frames (measured
+// on counting movies), and the size python-mrcz used.
+constexpr std::int32_t kBlockSize = 1 << 16;
+
 std::string at(std::size_t frame, std::int64_t offset) {
     return "frame " + std::to_string(frame) + " (chunk at byte " + std::to_string(offset) + ")";
 }
@@ -130,6 +134,7 @@ std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const st
         cp.clevel = static_cast<std::uint8_t>(params.clevel);
         cp.typesize = params.typesize;
         cp.nthreads = static_cast<std::int16_t>(inner_threads);
+        cp.blocksize = kBlockSize;
         for (auto& f : cp.filters) f = BLOSC_NOFILTER;
         cp.filters[BLOSC2_MAX_FILTERS - 1] = static_cast<std::uint8_t>(params.filter);
         Context ctx(blosc2_create_cctx(cp));

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "kernels.hpp"
 #include "parallel.hpp"
@@ -27,37 +28,88 @@ void Stats::merge(const Stats& other) {
 
 namespace {
 
+// Small integers: exact integer sums per block (these loops vectorise).
 template <class T>
-Stats stats_typed(const T* data, std::size_t count) {
+Stats integer_stats(const T* data, std::size_t count) {
+    using Acc = std::conditional_t<sizeof(T) == 1, std::int32_t, std::int64_t>;
+    constexpr std::size_t block = 4096;  // 255^2 * 4096 still fits the 32-bit accumulator
     Stats s;
-    if (count == 0) return s;
-    constexpr std::size_t block = 4096;  // short blocks keep the float sums accurate
-    s.shift = static_cast<double>(data[0]);
-    if (!std::isfinite(s.shift)) s.shift = 0;
     T lo = data[0], hi = data[0];
     for (std::size_t begin = 0; begin < count; begin += block) {
         std::size_t end = std::min(count, begin + block);
-        double bsum = 0, bsq = 0;
+        Acc bsum = 0;
+        std::int64_t bsq = 0;
+        Acc bsq_small = 0;
         for (std::size_t i = begin; i < end; ++i) {
             T v = data[i];
-            lo = v < lo ? v : lo;
-            hi = v > hi ? v : hi;
-            double x = static_cast<double>(v) - s.shift;
-            bsum += x;
-            bsq += x * x;
+            lo = std::min(lo, v);
+            hi = std::max(hi, v);
+            bsum += static_cast<Acc>(v);
+            if constexpr (sizeof(T) == 1)
+                bsq_small += static_cast<Acc>(v) * static_cast<Acc>(v);
+            else
+                bsq += static_cast<std::int64_t>(v) * static_cast<std::int64_t>(v);
         }
-        if constexpr (std::is_floating_point_v<T>) {
-            // NaN loses every comparison above, so look for it where the block sum says.
-            if (std::isnan(bsum))
-                for (std::size_t i = begin; i < end && !s.has_nan; ++i) s.has_nan = std::isnan(data[i]);
-        }
-        s.sum += bsum;
-        s.sumsq += bsq;
+        s.sum += static_cast<double>(bsum);
+        s.sumsq += static_cast<double>(sizeof(T) == 1 ? static_cast<std::int64_t>(bsq_small) : bsq);
     }
     s.min = static_cast<double>(lo);
     s.max = static_cast<double>(hi);
     s.count = count;
     return s;
+}
+
+// Everything else: sums of (x - shift) in double over independent lanes, so the
+// compiler can keep several additions in flight without reassociating one chain.
+template <class T>
+Stats general_stats(const T* data, std::size_t count) {
+    constexpr std::size_t lanes = 8;
+    Stats s;
+    s.shift = static_cast<double>(data[0]);
+    if (!std::isfinite(s.shift)) s.shift = 0;
+    T lo = data[0], hi = data[0];
+    double sum[lanes] = {}, sq[lanes] = {};
+    std::size_t i = 0;
+    for (; i + lanes <= count; i += lanes) {
+        for (std::size_t k = 0; k < lanes; ++k) {
+            T v = data[i + k];
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+            double x = static_cast<double>(v) - s.shift;
+            sum[k] += x;
+            sq[k] += x * x;
+        }
+    }
+    for (; i < count; ++i) {
+        T v = data[i];
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+        double x = static_cast<double>(v) - s.shift;
+        sum[0] += x;
+        sq[0] += x * x;
+    }
+    for (std::size_t k = 0; k < lanes; ++k) {
+        s.sum += sum[k];
+        s.sumsq += sq[k];
+    }
+    if constexpr (std::is_floating_point_v<T>) {
+        // NaN loses every comparison above, so look for it where the sum says.
+        if (std::isnan(s.sum))
+            for (std::size_t j = 0; j < count && !s.has_nan; ++j) s.has_nan = std::isnan(data[j]);
+    }
+    s.min = static_cast<double>(lo);
+    s.max = static_cast<double>(hi);
+    s.count = count;
+    return s;
+}
+
+template <class T>
+Stats stats_typed(const T* data, std::size_t count) {
+    if (count == 0) return Stats{};
+    if constexpr (std::is_integral_v<T> && sizeof(T) <= 2)
+        return integer_stats(data, count);
+    else
+        return general_stats(data, count);
 }
 
 template <class Fn>

@@ -96,6 +96,8 @@ def test_compatibility_aliases_read_like_the_predecessor(fixtures):
     assert list(header["dimensions"]) == [5, 160, 120]
     some, _ = mrcz.readMRC(path, idx=(1, 3))
     assert np.array_equal(some, data[1:4])
+    one, _ = mrcz.readMRC(path, idx=2)
+    assert np.array_equal(one, data[2])
     json_header, _ = mrcz.readMRCHeader(fixtures / "counts_int8_zstd1_bitshuffle_json.mrcz")
     assert json_header["operator"] == "Zoë"
     assert json_header["metaId"] == "json"

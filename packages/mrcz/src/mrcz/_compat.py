@@ -63,7 +63,7 @@ def _header_dict(f: MrcFile, pixelunits: str) -> dict[str, Any]:
 
 def readMRC(  # noqa: N802
     MRCfilename: PathLike,  # noqa: N803
-    idx: tuple[int, int] | None = None,
+    idx: int | tuple[int, int] | None = None,
     endian: str = "le",
     pixelunits: str = "\\AA",
     fileConvention: str = "ccpem",  # noqa: N803
@@ -73,13 +73,16 @@ def readMRC(  # noqa: N802
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """python-mrcz's reader: returns (data, header dict).
 
-    ``idx=(first, last)`` reads frames first..last inclusive, as python-mrcz 0.6
+    ``idx=i`` reads frame i; ``idx=(first, last)`` frames first..last inclusive, as python-mrcz 0.6
     does; ``endian``, ``fileConvention`` and ``slices`` are accepted and ignored (the
     byte order and layout come from the file).
     """
     del endian, fileConvention, slices
     with MrcFile(MRCfilename, threads=n_threads) as f:
-        frames = None if idx is None else slice(int(idx[0]), int(idx[1]) + 1)
+        if idx is None or isinstance(idx, int | np.integer):
+            frames = idx
+        else:
+            frames = slice(int(idx[0]), int(idx[1]) + 1)
         if useMemmap and not f.header.compressed and f.header.mode != 101:
             data = f._memmap() if frames is None else f._memmap()[frames]
         else:
