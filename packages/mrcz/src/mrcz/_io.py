@@ -75,7 +75,6 @@ class MrcFile:
 
     def __init__(self, path: PathLike, *, threads: int | None = None, nibble_order: str = "low"):
         self.path = os.fspath(path)
-        self.mode = "r"
         self.threads = threads or _default_threads()
         self._high_first = _nibble_high_first(nibble_order)
         self._file: BinaryIO = Path(self.path).open("rb")
