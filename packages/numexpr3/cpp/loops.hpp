@@ -1,0 +1,111 @@
+// Loop templates turning an element function into a kernel, and the helpers for
+// registering kernels. Each loop has a unit-stride path and scalar-operand paths
+// written as plain indexed loops so that the compiler vectorises them.
+#pragma once
+
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "kernels.hpp"
+
+namespace ne3 {
+
+template <class Out, class A, class Op>
+void unary_loop(std::ptrdiff_t n, char* const* args, const bool* scalar) {
+    Out* d = reinterpret_cast<Out*>(args[0]);
+    const A* a = reinterpret_cast<const A*>(args[1]);
+    if (scalar[1]) {
+        const Out v = Op::f(a[0]);
+        for (std::ptrdiff_t i = 0; i < n; ++i) d[i] = v;
+    } else {
+        for (std::ptrdiff_t i = 0; i < n; ++i) d[i] = Op::f(a[i]);
+    }
+}
+
+template <class Out, class A, class B, class Op>
+void binary_loop(std::ptrdiff_t n, char* const* args, const bool* scalar) {
+    Out* d = reinterpret_cast<Out*>(args[0]);
+    const A* a = reinterpret_cast<const A*>(args[1]);
+    const B* b = reinterpret_cast<const B*>(args[2]);
+    if (!scalar[1] && !scalar[2]) {
+        for (std::ptrdiff_t i = 0; i < n; ++i) d[i] = Op::f(a[i], b[i]);
+    } else if (!scalar[1]) {
+        const B bv = b[0];
+        for (std::ptrdiff_t i = 0; i < n; ++i) d[i] = Op::f(a[i], bv);
+    } else if (!scalar[2]) {
+        const A av = a[0];
+        for (std::ptrdiff_t i = 0; i < n; ++i) d[i] = Op::f(av, b[i]);
+    } else {
+        const Out v = Op::f(a[0], b[0]);
+        for (std::ptrdiff_t i = 0; i < n; ++i) d[i] = v;
+    }
+}
+
+template <class Op, class Out, class A>
+void add_unary(Registry& r, const char* name, int weight) {
+    r[name].push_back({{type_code_of<A>()}, type_code_of<Out>(), &unary_loop<Out, A, Op>, weight});
+}
+
+template <class Op, class Out, class A, class B = A>
+void add_binary(Registry& r, const char* name, int weight) {
+    r[name].push_back(
+        {{type_code_of<A>(), type_code_of<B>()}, type_code_of<Out>(), &binary_loop<Out, A, B, Op>, weight});
+}
+
+// Type lists for registration.
+template <class... T>
+struct Types {};
+using IntTypes = Types<std::int8_t, std::int16_t, std::int32_t, std::int64_t, std::uint8_t, std::uint16_t,
+                       std::uint32_t, std::uint64_t>;
+using FloatTypes = Types<float, double>;
+using ComplexTypes = Types<c64, c128>;
+
+template <class... T, class F>
+void for_types(Types<T...>, F&& f) {
+    (f(T{}), ...);
+}
+
+// Integer arithmetic wraps like NumPy's: compute in an unsigned type at least as wide
+// as int (no undefined overflow, no promotion to signed int), then convert back.
+template <class T>
+using Wide = std::conditional_t<(sizeof(T) < sizeof(unsigned)), unsigned, std::make_unsigned_t<T>>;
+
+template <class T>
+T wrap(Wide<T> v) {
+    return static_cast<T>(v);
+}
+
+template <class T>
+bool is_nan(T x) {
+    if constexpr (std::is_floating_point_v<T>) {
+        return std::isnan(x);
+    } else if constexpr (is_complex_v<T>) {
+        return std::isnan(x.real()) || std::isnan(x.imag());
+    } else {
+        return false;
+    }
+}
+
+template <class T>
+bool truthy(T x) {
+    if constexpr (is_complex_v<T>) {
+        return x.real() != 0 || x.imag() != 0;
+    } else {
+        return x != T(0);
+    }
+}
+
+// NumPy orders complex numbers lexicographically, with NaN comparing false.
+template <class T>
+bool complex_less(T a, T b) {
+    return (a.real() < b.real() && a.imag() == a.imag() && b.imag() == b.imag()) ||
+           (a.real() == b.real() && a.imag() < b.imag());
+}
+template <class T>
+bool complex_less_equal(T a, T b) {
+    return (a.real() <= b.real() && a.imag() == a.imag() && b.imag() == b.imag()) ||
+           (a.real() == b.real() && a.imag() <= b.imag());
+}
+
+}  // namespace ne3

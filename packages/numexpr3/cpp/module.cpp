@@ -1,0 +1,182 @@
+// Python bindings of the VM.
+#include <pybind11/complex.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+
+#include "kernels.hpp"
+#include "pool.hpp"
+#include "program.hpp"
+
+namespace py = pybind11;
+using namespace ne3;
+
+namespace {
+
+RegisterKind parse_kind(const std::string& kind) {
+    if (kind == "in") return RegisterKind::input;
+    if (kind == "out") return RegisterKind::output;
+    if (kind == "const") return RegisterKind::constant;
+    if (kind == "temp") return RegisterKind::temp;
+    throw std::invalid_argument("unknown register kind '" + kind + "' (in, out, const, temp)");
+}
+
+// Stores a Python scalar exactly in the register's type.
+void store_constant(RegisterSpec& reg, const py::handle& value) {
+    std::memset(reg.value, 0, sizeof(reg.value));
+    if (!(PyBool_Check(value.ptr()) || PyLong_Check(value.ptr()) || PyFloat_Check(value.ptr()) ||
+          PyComplex_Check(value.ptr()))) {
+        throw py::type_error("a constant must be a Python bool, int, float or complex, not " +
+                             std::string(py::str(py::type::of(value).attr("__name__"))));
+    }
+    visit_type(reg.type, [&](auto zero) {
+        using T = decltype(zero);
+        T v{};
+        if constexpr (std::is_same_v<T, bool>) {
+            v = PyObject_IsTrue(value.ptr()) == 1;
+        } else if constexpr (is_int_v<T>) {
+            if (!PyLong_Check(value.ptr())) throw py::type_error("an integer register needs an int constant");
+            int overflow = 0;
+            if constexpr (std::is_signed_v<T>) {
+                const long long x = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+                if (overflow != 0 || x < std::numeric_limits<T>::min() || x > std::numeric_limits<T>::max()) {
+                    throw py::value_error("constant " + std::string(py::str(value)) + " does not fit " +
+                                          type_name(reg.type));
+                }
+                v = static_cast<T>(x);
+            } else {
+                const unsigned long long x = PyLong_AsUnsignedLongLong(value.ptr());
+                if (PyErr_Occurred() != nullptr || x > std::numeric_limits<T>::max()) {
+                    PyErr_Clear();
+                    throw py::value_error("constant " + std::string(py::str(value)) + " does not fit " +
+                                          type_name(reg.type));
+                }
+                v = static_cast<T>(x);
+            }
+        } else if constexpr (is_complex_v<T>) {
+            const Py_complex c = PyComplex_AsCComplex(value.ptr());
+            if (PyErr_Occurred() != nullptr) throw py::error_already_set();
+            using R = typename T::value_type;
+            v = T(static_cast<R>(c.real), static_cast<R>(c.imag));
+        } else {
+            if (PyComplex_Check(value.ptr())) throw py::type_error("a real register needs a real constant");
+            const double d = PyFloat_AsDouble(value.ptr());
+            if (PyErr_Occurred() != nullptr) throw py::error_already_set();
+            v = static_cast<T>(d);
+        }
+        std::memcpy(reg.value, &v, sizeof(T));
+    });
+}
+
+TypeCode type_of(const py::array& a, const std::string& what) {
+    const py::dtype dt = a.dtype();
+    if (!dt.attr("isnative").cast<bool>()) throw py::value_error(what + ": non-native byte order");
+    const std::string name = std::string(1, dt.kind()) + std::to_string(dt.itemsize());
+    static const std::pair<const char*, TypeCode> table[] = {
+        {"b1", TypeCode::b1}, {"i1", TypeCode::i1}, {"i2", TypeCode::i2},  {"i4", TypeCode::i4}, {"i8", TypeCode::i8},
+        {"u1", TypeCode::u1}, {"u2", TypeCode::u2}, {"u4", TypeCode::u4},  {"u8", TypeCode::u8}, {"f4", TypeCode::f4},
+        {"f8", TypeCode::f8}, {"c8", TypeCode::c8}, {"c16", TypeCode::c16}};
+    for (const auto& [code, t] : table) {
+        if (name == code) return t;
+    }
+    throw py::type_error(what + ": unsupported dtype " + std::string(py::str(dt)));
+}
+
+ArrayView view_of(const py::handle& obj, const std::string& what, bool writable) {
+    if (!py::isinstance<py::array>(obj)) throw py::type_error(what + " must be a numpy.ndarray");
+    auto a = py::reinterpret_borrow<py::array>(obj);
+    if (writable && !a.writeable()) throw py::value_error(what + " is read-only");
+    ArrayView v{static_cast<char*>(const_cast<void*>(a.data())), type_of(a, what), {}, {}};
+    for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+        v.shape.push_back(a.shape(d));
+        v.strides.push_back(a.strides(d));
+    }
+    return v;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
+    m.doc() = "The virtual machine of numexpr3";
+    m.attr("__version__") = NUMEXPR3_VERSION;
+    py::register_local_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const std::domain_error& e) {
+            PyErr_SetString(PyExc_TypeError, e.what());
+        }
+    });
+
+    m.def("kernel_signatures", [] {
+        py::dict out;
+        for (const auto& [op, kernels] : registry()) {
+            py::list sigs;
+            for (const auto& k : kernels) {
+                py::tuple ins(k.inputs.size());
+                for (std::size_t i = 0; i < k.inputs.size(); ++i) ins[i] = type_name(k.inputs[i]);
+                sigs.append(py::make_tuple(ins, type_name(k.output)));
+            }
+            out[py::str(op)] = sigs;
+        }
+        return out;
+    });
+
+    py::class_<Program>(m, "Program")
+        .def(py::init([](const py::sequence& registers, const py::sequence& instructions, const py::object& reduction) {
+                 std::vector<RegisterSpec> regs;
+                 for (const auto& item : registers) {
+                     const auto t = item.cast<py::tuple>();
+                     if (t.size() != 3) throw py::value_error("a register is (kind, typecode, value)");
+                     RegisterSpec reg{};
+                     reg.kind = parse_kind(t[0].cast<std::string>());
+                     reg.type = parse_type(t[1].cast<std::string>());
+                     if (reg.kind == RegisterKind::constant) store_constant(reg, t[2]);
+                     regs.push_back(reg);
+                 }
+                 std::vector<InstructionSpec> ins;
+                 for (const auto& item : instructions) {
+                     const auto t = item.cast<py::tuple>();
+                     if (t.size() != 3) throw py::value_error("an instruction is (op, dest, sources)");
+                     ins.push_back({t[0].cast<std::string>(), t[1].cast<int>(), t[2].cast<std::vector<int>>()});
+                 }
+                 std::optional<ReductionSpec> red;
+                 if (!reduction.is_none()) {
+                     const auto t = reduction.cast<py::tuple>();
+                     if (t.size() != 2) throw py::value_error("a reduction is (op, axes)");
+                     red = ReductionSpec{t[0].cast<std::string>(), t[1].cast<std::vector<int>>()};
+                 }
+                 return Program(std::move(regs), ins, std::move(red));
+             }),
+             py::arg("registers"), py::arg("instructions"), py::arg("reduction") = py::none())
+        .def(
+            "run",
+            [](const Program& self, const py::sequence& inputs, const py::sequence& outputs, const py::object& shape,
+               int nthreads) {
+                std::vector<ArrayView> in, out;
+                for (std::size_t i = 0; i < inputs.size(); ++i) {
+                    in.push_back(view_of(inputs[i], "input " + std::to_string(i), false));
+                }
+                for (std::size_t i = 0; i < outputs.size(); ++i) {
+                    out.push_back(view_of(outputs[i], "output " + std::to_string(i), true));
+                }
+                std::vector<std::ptrdiff_t> iter_shape;
+                if (!shape.is_none()) {
+                    iter_shape = shape.cast<std::vector<std::ptrdiff_t>>();
+                } else if (!out.empty()) {
+                    iter_shape = out[0].shape;
+                }
+                py::gil_scoped_release release;
+                self.run(in, out, std::move(iter_shape), nthreads);
+            },
+            py::arg("inputs"), py::arg("outputs"), py::arg("shape") = py::none(), py::arg("nthreads") = 0)
+        .def_property_readonly("weight", &Program::weight);
+
+    m.def("set_num_threads", &set_num_threads, py::arg("n"));
+    m.def("get_num_threads", &get_num_threads);
+    m.def("max_threads", &max_threads);
+    m.def("block_size", [] { return kMaxBlock; });
+}

@@ -1,0 +1,545 @@
+// Execution: the iteration space (broadcast shape) is reordered to follow memory,
+// coalesced, and cut into blocks of a few thousand elements. Per block every operand is
+// bound either in place (contiguous row, or a single value), or gathered into a
+// contiguous buffer; the instructions then run over the block with temporaries that
+// stay in cache, and buffered outputs are scattered back. Threads take contiguous
+// ranges of blocks.
+#include "program.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <numeric>
+#include <stdexcept>
+#include <tuple>
+
+#include "pool.hpp"
+
+namespace ne3 {
+namespace {
+
+constexpr std::size_t kAlign = 64;
+// Blocks are sized so that all registers of one block fit in this many bytes (L2 at
+// worst, L1 for short programs).
+constexpr std::size_t kBlockBytes = 64 * 1024;
+constexpr std::ptrdiff_t kMinBlock = 512;
+// Work (elements x instruction weight) below which an extra thread costs more than it
+// saves.
+constexpr std::ptrdiff_t kWorkPerThread = 40000;
+
+// A multi-index; NumPy arrays have at most 64 dimensions.
+using Index = std::array<std::ptrdiff_t, 64>;
+
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+std::string shape_str(const std::vector<std::ptrdiff_t>& shape) {
+    std::string s = "(";
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+        s += std::to_string(shape[i]);
+        if (shape.size() == 1 || i + 1 < shape.size()) s += ",";
+        if (i + 1 < shape.size()) s += " ";
+    }
+    return s + ")";
+}
+
+// Copies n elements of `size` bytes between strided locations.
+void strided_copy(char* dst, std::ptrdiff_t dst_stride, const char* src, std::ptrdiff_t src_stride, std::ptrdiff_t n,
+                  std::size_t size) {
+    auto copy = [&](auto word) {
+        using W = decltype(word);
+        for (std::ptrdiff_t i = 0; i < n; ++i) {
+            W w;
+            std::memcpy(&w, src + i * src_stride, sizeof(W));
+            std::memcpy(dst + i * dst_stride, &w, sizeof(W));
+        }
+    };
+    switch (size) {
+        case 1:
+            copy(std::uint8_t{});
+            break;
+        case 2:
+            copy(std::uint16_t{});
+            break;
+        case 4:
+            copy(std::uint32_t{});
+            break;
+        case 8:
+            copy(std::uint64_t{});
+            break;
+        default:
+            for (std::ptrdiff_t i = 0; i < n; ++i) std::memcpy(dst + i * dst_stride, src + i * src_stride, size);
+    }
+}
+
+}  // namespace
+
+struct Program::Plan {
+    std::vector<std::ptrdiff_t> shape;                 // outermost first
+    std::vector<std::vector<std::ptrdiff_t>> strides;  // per operand, per dimension
+    std::vector<char*> base;                           // per operand
+    std::vector<std::size_t> itemsize;                 // per operand
+    std::vector<bool> constant;                        // per operand: all strides 0
+    std::vector<int> operand_reg;                      // per operand: its register (-1: reduction output)
+    std::ptrdiff_t size = 0;
+    std::ptrdiff_t block = 0;
+    std::size_t scratch_per_thread = 0;
+    std::size_t bindings_offset = 0;         // register pointers and flags, within a thread's scratch
+    std::vector<std::size_t> buffer_offset;  // per register (in/out/temp), within a thread's scratch
+    char* scratch = nullptr;
+};
+
+Program::Program(std::vector<RegisterSpec> registers, const std::vector<InstructionSpec>& instructions,
+                 std::optional<ReductionSpec> reduction)
+    : registers_(std::move(registers)), reduction_(std::move(reduction)) {
+    const int nregs = static_cast<int>(registers_.size());
+    for (int r = 0; r < nregs; ++r) {
+        const auto& reg = registers_[static_cast<std::size_t>(r)];
+        if (reg.kind == RegisterKind::input) input_regs_.push_back(r);
+        if (reg.kind == RegisterKind::output) output_regs_.push_back(r);
+        if (reg.kind == RegisterKind::temp) temp_bytes_ += item_size(reg.type);
+    }
+    if (instructions.empty()) throw std::invalid_argument("a program needs at least one instruction");
+    for (std::size_t i = 0; i < instructions.size(); ++i) {
+        const auto& ins = instructions[i];
+        const std::string where = "instruction " + std::to_string(i) + " (" + ins.op + ")";
+        if (ins.dest < 0 || ins.dest >= nregs) throw std::invalid_argument(where + ": destination out of range");
+        const auto& dest = registers_[static_cast<std::size_t>(ins.dest)];
+        if (dest.kind != RegisterKind::temp && dest.kind != RegisterKind::output) {
+            throw std::invalid_argument(where + ": the destination must be a temp or an output register");
+        }
+        if (ins.sources.empty() || ins.sources.size() > 3) {
+            throw std::invalid_argument(where + ": an instruction takes 1 to 3 sources");
+        }
+        Instruction linked{nullptr, ins.dest, {0, 0, 0}, static_cast<int>(ins.sources.size())};
+        std::vector<TypeCode> types;
+        for (std::size_t s = 0; s < ins.sources.size(); ++s) {
+            const int src = ins.sources[s];
+            if (src < 0 || src >= nregs) throw std::invalid_argument(where + ": source out of range");
+            linked.sources[s] = src;
+            types.push_back(registers_[static_cast<std::size_t>(src)].type);
+        }
+        std::string signature;
+        for (auto t : types) signature += std::string(signature.empty() ? "" : ", ") + type_name(t);
+        if (ins.op == "cast") {
+            if (types.size() != 1) throw std::invalid_argument(where + ": cast takes one source");
+            linked.fn = cast_kernel(types[0], dest.type);
+            weight_ += 1;
+        } else {
+            const KernelInfo* k = find_kernel(ins.op, types);
+            if (k == nullptr) throw std::domain_error("no kernel " + ins.op + "(" + signature + ")");
+            if (k->output != dest.type) {
+                throw std::invalid_argument(where + ": " + ins.op + "(" + signature + ") gives " +
+                                            type_name(k->output) + ", not the destination's " + type_name(dest.type));
+            }
+            linked.fn = k->fn;
+            weight_ += k->weight;
+        }
+        instructions_.push_back(linked);
+    }
+    if (reduction_) {
+        const auto& last = registers_[static_cast<std::size_t>(instructions_.back().dest)];
+        if (output_regs_.size() != 1) throw std::invalid_argument("a reduction program has exactly one output");
+        const auto& out = registers_[static_cast<std::size_t>(output_regs_[0])];
+        if (last.kind != RegisterKind::temp || last.type != out.type) {
+            throw std::invalid_argument("a reduction reduces its last instruction's temp, of the output's type");
+        }
+        try {
+            reducer_ = find_reducer(reduction_->op, out.type);
+        } catch (const std::invalid_argument& e) {
+            throw std::domain_error(e.what());
+        }
+        weight_ += reducer_.weight;
+    } else if (output_regs_.empty()) {
+        throw std::invalid_argument("a program needs at least one output register");
+    }
+}
+
+void Program::run(const std::vector<ArrayView>& inputs, const std::vector<ArrayView>& outputs,
+                  std::vector<std::ptrdiff_t> shape, int nthreads) const {
+    if (inputs.size() != input_regs_.size()) {
+        throw std::invalid_argument("expected " + std::to_string(input_regs_.size()) + " inputs, got " +
+                                    std::to_string(inputs.size()));
+    }
+    if (outputs.size() != output_regs_.size()) {
+        throw std::invalid_argument("expected " + std::to_string(output_regs_.size()) + " outputs, got " +
+                                    std::to_string(outputs.size()));
+    }
+    for (const auto& s : shape) {
+        if (s < 0) throw std::invalid_argument("negative dimension in shape " + shape_str(shape));
+    }
+    const std::size_t ndim = shape.size();
+    if (ndim > std::tuple_size_v<Index>) throw std::invalid_argument("more than 64 dimensions");
+    std::vector<bool> reduced(ndim, false);
+    if (reduction_) {
+        for (int axis : reduction_->axes) {
+            if (axis < 0 || static_cast<std::size_t>(axis) >= ndim) {
+                throw std::invalid_argument("reduction axis " + std::to_string(axis) + " out of range for " +
+                                            std::to_string(ndim) + " dimensions");
+            }
+            reduced[static_cast<std::size_t>(axis)] = true;
+        }
+    }
+
+    Plan plan;
+    plan.shape = shape;
+    auto add_operand = [&](const ArrayView& a, int reg, const std::string& what) {
+        const auto& spec = registers_[static_cast<std::size_t>(reg)];
+        if (a.type != spec.type) {
+            throw std::invalid_argument(what + " has type " + type_name(a.type) + ", the program expects " +
+                                        type_name(spec.type));
+        }
+        if (a.shape.size() > ndim) {
+            throw std::invalid_argument(what + " with shape " + shape_str(a.shape) + " has more dimensions than " +
+                                        shape_str(shape));
+        }
+        std::vector<std::ptrdiff_t> strides(ndim, 0);
+        const std::size_t lead = ndim - a.shape.size();
+        for (std::size_t i = 0; i < a.shape.size(); ++i) {
+            const std::size_t d = lead + i;
+            if (a.shape[i] == shape[d]) {
+                strides[d] = a.strides[i];
+            } else if (a.shape[i] != 1) {
+                throw std::invalid_argument(what + " with shape " + shape_str(a.shape) + " cannot be broadcast to " +
+                                            shape_str(shape));
+            }
+        }
+        plan.strides.push_back(std::move(strides));
+        plan.base.push_back(a.data);
+        plan.itemsize.push_back(item_size(a.type));
+        plan.operand_reg.push_back(reg);
+    };
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        add_operand(inputs[i], input_regs_[i], "input " + std::to_string(i));
+    }
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+        const auto& o = outputs[i];
+        const std::string what = "output " + std::to_string(i);
+        std::vector<std::ptrdiff_t> expected = shape;
+        for (std::size_t d = 0; d < ndim; ++d) {
+            if (reduced[d]) expected[d] = 1;
+        }
+        if (o.shape != expected) {
+            throw std::invalid_argument(what + " has shape " + shape_str(o.shape) + ", expected " +
+                                        shape_str(expected));
+        }
+        add_operand(o, output_regs_[i], what);
+        if (reduction_) {
+            // Private per-thread copies share the output's layout, so it must be contiguous.
+            std::ptrdiff_t expect = static_cast<std::ptrdiff_t>(item_size(o.type));
+            for (std::size_t d = ndim; d-- > 0;) {
+                if (o.shape[d] != 1 && o.strides[d] != expect) {
+                    throw std::invalid_argument("a reduction's output must be C-contiguous");
+                }
+                expect *= o.shape[d];
+            }
+            plan.operand_reg.back() = -1;
+        }
+    }
+    const std::size_t nops = plan.base.size();
+    plan.size = std::accumulate(shape.begin(), shape.end(), std::ptrdiff_t{1}, std::multiplies<>());
+    const std::size_t out_op = inputs.size();  // the first output's operand index
+    std::ptrdiff_t out_elements = 1;
+    if (reduction_) {
+        for (auto n : outputs[0].shape) out_elements *= n;
+    }
+
+    if (plan.size == 0) {
+        if (reduction_ && out_elements > 0) reducer_.init(outputs[0].data, out_elements);
+        return;
+    }
+
+    // Drop unit dimensions, order the rest by the key operand's strides (largest outside)
+    // and merge dimensions that are contiguous for every operand.
+    const std::size_t key = reduction_ ? (inputs.empty() ? out_op : 0) : out_op;
+    std::vector<std::size_t> dims;
+    for (std::size_t d = 0; d < ndim; ++d) {
+        if (shape[d] != 1) dims.push_back(d);
+    }
+    std::stable_sort(dims.begin(), dims.end(), [&](std::size_t a, std::size_t b) {
+        return std::abs(plan.strides[key][a]) > std::abs(plan.strides[key][b]);
+    });
+    std::vector<std::ptrdiff_t> new_shape;
+    std::vector<std::vector<std::ptrdiff_t>> new_strides(nops);
+    for (std::size_t d : dims) {
+        bool merge = !new_shape.empty();
+        for (std::size_t o = 0; merge && o < nops; ++o) {
+            merge = new_strides[o].back() == plan.strides[o][d] * shape[d];
+        }
+        if (merge) {
+            new_shape.back() *= shape[d];
+            for (std::size_t o = 0; o < nops; ++o) new_strides[o].back() = plan.strides[o][d];
+        } else {
+            new_shape.push_back(shape[d]);
+            for (std::size_t o = 0; o < nops; ++o) new_strides[o].push_back(plan.strides[o][d]);
+        }
+    }
+    if (new_shape.empty()) {  // a single element
+        new_shape.push_back(1);
+        for (auto& s : new_strides) s.push_back(0);
+    }
+    plan.shape = std::move(new_shape);
+    plan.strides = std::move(new_strides);
+    for (std::size_t o = 0; o < nops; ++o) {
+        const auto& s = plan.strides[o];
+        plan.constant.push_back(std::all_of(s.begin(), s.end(), [](std::ptrdiff_t v) { return v == 0; }));
+    }
+
+    // Block size and per-thread scratch: a buffer of one block for every temp, input and
+    // output register.
+    std::size_t bytes_per_element = temp_bytes_;
+    for (std::size_t o = 0; o < nops; ++o) bytes_per_element += plan.itemsize[o];
+    std::ptrdiff_t block = static_cast<std::ptrdiff_t>(kBlockBytes / std::max<std::size_t>(bytes_per_element, 1));
+    block = std::clamp(block, kMinBlock, kMaxBlock) / 64 * 64;
+    plan.block =
+        std::min<std::ptrdiff_t>(block, static_cast<std::ptrdiff_t>(round_up(static_cast<std::size_t>(plan.size), 64)));
+    plan.buffer_offset.assign(registers_.size(), 0);
+    std::size_t offset = 0;
+    for (std::size_t r = 0; r < registers_.size(); ++r) {
+        if (registers_[r].kind == RegisterKind::constant) continue;
+        plan.buffer_offset[r] = offset;
+        offset += round_up(static_cast<std::size_t>(plan.block) * item_size(registers_[r].type), kAlign);
+    }
+    plan.bindings_offset = offset;
+    offset += registers_.size() * (sizeof(char*) + sizeof(bool)) + nops * sizeof(bool);
+    plan.scratch_per_thread = round_up(offset, kAlign);
+
+    // Threads: as many as the work pays for.
+    const int requested = nthreads > 0 ? std::min(nthreads, max_threads()) : get_num_threads();
+    const std::ptrdiff_t work = plan.size * std::max(weight_, 1);
+    const std::ptrdiff_t blocks = (plan.size + plan.block - 1) / plan.block;
+    int nt = static_cast<int>(
+        std::min<std::ptrdiff_t>({requested, std::max<std::ptrdiff_t>(1, work / kWorkPerThread), blocks}));
+
+    // Reductions into a single element, or whose outermost dimension is reduced, give
+    // each thread a private copy of the output, combined in thread order afterwards
+    // (deterministic for a given thread count); otherwise threads split the outermost
+    // dimension and write disjoint parts of the output.
+    const std::size_t out_item = reduction_ ? plan.itemsize[out_op] : 0;
+    bool private_outputs = false;
+    std::ptrdiff_t split_unit = 1;  // thread ranges are multiples of this many elements
+    if (reduction_ && nt > 1) {
+        const bool outer_kept = plan.strides[out_op][0] != 0;
+        if (outer_kept && plan.shape[0] >= nt) {
+            split_unit = plan.size / plan.shape[0];
+        } else {
+            private_outputs = true;
+        }
+    }
+
+    thread_local std::vector<char> scratch_cache;
+    const std::size_t private_bytes =
+        private_outputs ? round_up(static_cast<std::size_t>(out_elements) * out_item, kAlign) : 0;
+    const std::size_t per_thread = plan.scratch_per_thread + private_bytes;
+    const std::size_t needed = per_thread * static_cast<std::size_t>(nt) + kAlign;
+    if (scratch_cache.size() < needed) {
+        scratch_cache.clear();
+        scratch_cache.shrink_to_fit();
+        scratch_cache.resize(needed);
+    }
+    plan.scratch = reinterpret_cast<char*>(round_up(reinterpret_cast<std::uintptr_t>(scratch_cache.data()), kAlign));
+
+    if (reduction_) reducer_.init(outputs[0].data, out_elements);
+    std::atomic<int> errors{0};
+    auto range_of = [&](int t, int n) {
+        const std::ptrdiff_t units = plan.size / split_unit;
+        const std::ptrdiff_t per = (units + n - 1) / n;
+        std::ptrdiff_t chunk = per * split_unit;
+        if (split_unit == 1)
+            chunk = static_cast<std::ptrdiff_t>(
+                round_up(static_cast<std::size_t>(chunk), static_cast<std::size_t>(plan.block)));
+        const std::ptrdiff_t begin = std::min(plan.size, chunk * t);
+        return std::make_pair(begin, std::min(plan.size, begin + chunk));
+    };
+    auto job_for = [&](int n) {
+        return [&, n](int t) {
+            const auto [begin, end] = range_of(t, n);
+            char* scratch = plan.scratch + per_thread * static_cast<std::size_t>(t);
+            char* reduce_out = nullptr;
+            if (reduction_) {
+                reduce_out = outputs[0].data;
+                if (private_outputs) {
+                    reduce_out = scratch + plan.scratch_per_thread;
+                    reducer_.init(reduce_out, out_elements);
+                }
+            }
+            if (begin < end) {
+                kernel_error = 0;
+                execute(plan, begin, end, reduce_out, scratch);
+                if (kernel_error != 0) errors.fetch_or(kernel_error);
+            }
+        };
+    };
+    if (nt > 1 && !run_parallel(nt, job_for(nt))) {
+        nt = 1;  // the pool is busy with another caller's work: run here instead of waiting
+        private_outputs = false;
+    }
+    if (nt == 1) job_for(1)(0);
+    if (private_outputs) {
+        for (int t = 0; t < nt; ++t) {
+            const char* partial = plan.scratch + per_thread * static_cast<std::size_t>(t) + plan.scratch_per_thread;
+            reducer_.combine(out_elements, partial, outputs[0].data);
+        }
+    }
+    if (errors.load() & kErrNegativeIntPower) {
+        throw std::invalid_argument("Integers to negative integer powers are not allowed.");
+    }
+}
+
+// Calls fn(k, count, idx) for each run of `count` elements of one innermost row that a
+// block of n elements starting at multi-index `start` covers (k: offset in the block).
+template <class Fn>
+void for_each_row(const std::vector<std::ptrdiff_t>& shape, const Index& start, std::ptrdiff_t n, Fn&& fn) {
+    Index idx = start;
+    const std::size_t last = shape.size() - 1;
+    for (std::ptrdiff_t k = 0; k < n;) {
+        const std::ptrdiff_t count = std::min(n - k, shape[last] - idx[last]);
+        fn(k, count, idx);
+        k += count;
+        idx[last] += count;
+        for (std::size_t d = last; d > 0 && idx[d] >= shape[d]; --d) {
+            idx[d] = 0;
+            ++idx[d - 1];
+        }
+    }
+}
+
+void Program::execute(const Plan& plan, std::ptrdiff_t begin, std::ptrdiff_t end, char* reduce_out,
+                      char* scratch) const {
+    const std::size_t nregs = registers_.size();
+    const std::size_t nops = plan.base.size();
+    const std::size_t ndim = plan.shape.size();
+    const std::size_t last = ndim - 1;
+    const std::ptrdiff_t row = plan.shape[last];
+    const bool long_rows = row >= plan.block;
+
+    // Register bindings for the current block live in the scratch area too, so that
+    // a worker thread never allocates.
+    char** ptr = reinterpret_cast<char**>(scratch + plan.bindings_offset);
+    bool* scalar = reinterpret_cast<bool*>(ptr + nregs);
+    bool* direct = scalar + nregs;  // per operand: bound in place for this block
+    for (std::size_t r = 0; r < nregs; ++r) {
+        const auto& reg = registers_[r];
+        if (reg.kind == RegisterKind::constant) {
+            ptr[r] = const_cast<char*>(reinterpret_cast<const char*>(reg.value));
+            scalar[r] = true;
+        } else {
+            ptr[r] = scratch + plan.buffer_offset[r];
+            scalar[r] = false;
+        }
+    }
+
+    // The multi-index of `begin`.
+    Index idx{};
+    for (std::ptrdiff_t rest = begin, d = static_cast<std::ptrdiff_t>(last); d >= 0; --d) {
+        const auto du = static_cast<std::size_t>(d);
+        idx[du] = rest % plan.shape[du];
+        rest /= plan.shape[du];
+    }
+    auto offset_of = [&](std::size_t op, const Index& at) {
+        std::ptrdiff_t off = 0;
+        for (std::size_t d = 0; d < ndim; ++d) off += at[d] * plan.strides[op][d];
+        return off;
+    };
+
+    char* args[4];
+    bool arg_scalar[4] = {false, false, false, false};
+    for (std::ptrdiff_t pos = begin; pos < end;) {
+        std::ptrdiff_t n = std::min(plan.block, end - pos);
+        if (long_rows) n = std::min(n, row - idx[last]);
+        const bool one_row = idx[last] + n <= row;
+
+        // Bind inputs: in place when possible, else gathered.
+        bool any_gather = false;
+        for (std::size_t o = 0; o < nops; ++o) {
+            const int reg = plan.operand_reg[o];
+            if (reg < 0) continue;  // the reduction output
+            const auto r = static_cast<std::size_t>(reg);
+            const bool is_input = registers_[r].kind == RegisterKind::input;
+            const std::ptrdiff_t inner = plan.strides[o][last];
+            char* here = plan.base[o] + offset_of(o, idx);
+            if (is_input && (plan.constant[o] || (one_row && inner == 0))) {
+                ptr[r] = here;
+                scalar[r] = true;
+                direct[o] = true;
+            } else if (one_row && inner == static_cast<std::ptrdiff_t>(plan.itemsize[o])) {
+                ptr[r] = here;
+                scalar[r] = false;
+                direct[o] = true;
+            } else {
+                ptr[r] = scratch + plan.buffer_offset[r];
+                scalar[r] = false;
+                direct[o] = false;
+                any_gather = any_gather || is_input;
+            }
+        }
+        if (any_gather) {
+            for_each_row(plan.shape, idx, n, [&](std::ptrdiff_t k, std::ptrdiff_t count, const auto& at) {
+                for (std::size_t o = 0; o < nops; ++o) {
+                    const int reg = plan.operand_reg[o];
+                    if (reg < 0 || direct[o] || registers_[static_cast<std::size_t>(reg)].kind != RegisterKind::input) {
+                        continue;
+                    }
+                    const std::size_t size = plan.itemsize[o];
+                    strided_copy(ptr[reg] + k * static_cast<std::ptrdiff_t>(size), static_cast<std::ptrdiff_t>(size),
+                                 plan.base[o] + offset_of(o, at), plan.strides[o][last], count, size);
+                }
+            });
+        }
+
+        for (const auto& ins : instructions_) {
+            args[0] = ptr[ins.dest];
+            for (int s = 0; s < ins.nsources; ++s) {
+                args[s + 1] = ptr[ins.sources[static_cast<std::size_t>(s)]];
+                arg_scalar[s + 1] = scalar[ins.sources[static_cast<std::size_t>(s)]];
+            }
+            ins.fn(n, args, arg_scalar);
+            scalar[ins.dest] = false;
+        }
+
+        // Scatter buffered outputs; fold the reduced values into the reduction output.
+        bool any_scatter = false;
+        for (std::size_t o = 0; o < nops; ++o) {
+            const int reg = plan.operand_reg[o];
+            any_scatter = any_scatter || (reg >= 0 && !direct[o] &&
+                                          registers_[static_cast<std::size_t>(reg)].kind == RegisterKind::output);
+        }
+        if (any_scatter) {
+            for_each_row(plan.shape, idx, n, [&](std::ptrdiff_t k, std::ptrdiff_t count, const auto& at) {
+                for (std::size_t o = 0; o < nops; ++o) {
+                    const int reg = plan.operand_reg[o];
+                    if (reg < 0 || direct[o] ||
+                        registers_[static_cast<std::size_t>(reg)].kind != RegisterKind::output) {
+                        continue;
+                    }
+                    const std::size_t size = plan.itemsize[o];
+                    strided_copy(plan.base[o] + offset_of(o, at), plan.strides[o][last],
+                                 ptr[reg] + k * static_cast<std::ptrdiff_t>(size), static_cast<std::ptrdiff_t>(size),
+                                 count, size);
+                }
+            });
+        }
+        if (reduce_out != nullptr) {
+            const std::size_t out_op = nops - 1;
+            const char* values = ptr[instructions_.back().dest];
+            const auto size = static_cast<std::ptrdiff_t>(plan.itemsize[out_op]);
+            const std::ptrdiff_t out_inner = plan.strides[out_op][last];
+            for_each_row(plan.shape, idx, n, [&](std::ptrdiff_t k, std::ptrdiff_t count, const auto& at) {
+                char* out = reduce_out + offset_of(out_op, at);
+                if (out_inner == 0) {
+                    reducer_.block(count, values + k * size, out);
+                } else {
+                    reducer_.elementwise(count, values + k * size, out, out_inner);
+                }
+            });
+        }
+
+        pos += n;
+        idx[last] += n;
+        for (std::size_t d = last; d > 0 && idx[d] >= plan.shape[d]; --d) {
+            idx[d - 1] += idx[d] / plan.shape[d];
+            idx[d] %= plan.shape[d];
+        }
+    }
+}
+
+}  // namespace ne3

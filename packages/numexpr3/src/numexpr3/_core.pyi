@@ -1,0 +1,75 @@
+"""The virtual machine of numexpr3 (C++).
+
+A `Program` is a typed, linear list of instructions over registers. Type codes are
+NumPy's native dtype strings without the byte-order character: ``b1 i1 i2 i4 i8 u1 u2
+u4 u8 f4 f8 c8 c16`` (``np.dtype(x).str[1:]``).
+
+Registers are ``(kind, typecode, value)``:
+
+- ``"in"``: an input array, bound by position at `Program.run` (in register order);
+- ``"out"``: an output array, bound by position at `Program.run` (in register order);
+  an output may be read by later instructions once written;
+- ``"const"``: a scalar; ``value`` is a Python bool/int/float/complex, stored exactly in
+  ``typecode`` (OverflowError when it does not fit);
+- ``"temp"``: a block-sized scratch register (``value`` None).
+
+Instructions are ``(op, dest, sources)``: ``op`` names a kernel of
+`kernel_signatures()`, whose input type codes must equal the sources' type codes and whose
+output type code must equal the destination's. ``"cast"`` converts any type code to any
+other (NumPy's unsafe casting semantics; the caller decides what casting it allows) and
+``"copy"`` copies a register of the same type.
+
+A reduction program (``reduction=(op, axes)``, ``op`` in sum prod min max any all) reduces
+the destination of its last instruction, a temp of the output's type code, over ``axes``
+of the iteration shape into its single output.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+Register = tuple[str, str, bool | int | float | complex | None]
+Instruction = tuple[str, int, tuple[int, ...]]
+
+def kernel_signatures() -> dict[str, list[tuple[tuple[str, ...], str]]]:
+    """Every kernel: op name -> list of (input type codes, output type code)."""
+
+class Program:
+    def __init__(
+        self,
+        registers: Sequence[Register],
+        instructions: Sequence[Instruction],
+        reduction: tuple[str, tuple[int, ...]] | None = None,
+    ) -> None:
+        """Check and link a program; TypeError for a missing kernel, ValueError when malformed."""
+    def run(
+        self,
+        inputs: Sequence[np.ndarray],
+        outputs: Sequence[np.ndarray],
+        shape: Sequence[int] | None = None,
+        nthreads: int = 0,
+    ) -> None:
+        """Run the program over the iteration `shape` (default: the first output's shape).
+
+        Inputs broadcast to `shape` (any strides, including zero and negative); their dtypes
+        must equal their registers' exactly. Element-wise programs: every output has exactly
+        `shape`. Reduction programs: the output has len(shape) dimensions, 1 on the reduced
+        axes and `shape` elsewhere. Outputs must be writable and must not partially overlap
+        an input (the caller copies such inputs first). `nthreads` = 0 uses the pool's
+        setting; small work runs on the calling thread. Releases the GIL.
+        """
+    @property
+    def weight(self) -> int:
+        """Estimated cost per element (for choosing the thread count)."""
+
+def set_num_threads(n: int) -> int:
+    """Set the pool's thread count (1 <= n <= max_threads()); returns the previous one."""
+
+def get_num_threads() -> int: ...
+def max_threads() -> int:
+    """The pool's capacity, fixed at import (NUMEXPR_MAX_THREADS, default 64)."""
+
+def block_size() -> int:
+    """Elements per block of the VM."""
+
+__version__: str
