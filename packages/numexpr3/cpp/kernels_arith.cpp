@@ -209,18 +209,17 @@ struct Sign {
     template <class T>
     static T f(T a) {
         if constexpr (is_complex_v<T>) {
-            // NumPy 2: z / |z|, 0 for 0, NaN for NaN.
+            // NumPy 2: z / |z|; 0 for 0; an infinite part dominates a NaN one.
             using R = typename T::value_type;
-            if (is_nan(a)) return T(std::numeric_limits<R>::quiet_NaN(), std::numeric_limits<R>::quiet_NaN());
+            constexpr R nan = std::numeric_limits<R>::quiet_NaN();
+            const bool inf_re = std::isinf(a.real()), inf_im = std::isinf(a.imag());
+            if (inf_re && inf_im) return T(nan, nan);
+            if (inf_re || inf_im) {
+                return T(inf_re ? std::copysign(R(1), a.real()) : R(0), inf_im ? std::copysign(R(1), a.imag()) : R(0));
+            }
+            if (is_nan(a)) return T(nan, nan);
             const R mag = std::hypot(a.real(), a.imag());
             if (mag == 0) return T(0, 0);
-            if (std::isinf(mag)) {
-                const R re = std::isinf(a.real()) ? std::copysign(R(1), a.real()) : R(0);
-                const R im = std::isinf(a.imag()) ? std::copysign(R(1), a.imag()) : R(0);
-                if (re != 0 && im != 0)
-                    return T(std::numeric_limits<R>::quiet_NaN(), std::numeric_limits<R>::quiet_NaN());
-                return T(re, im);
-            }
             return T(a.real() / mag, a.imag() / mag);
         } else if constexpr (std::is_floating_point_v<T>) {
             return a > 0 ? T(1) : (a < 0 ? T(-1) : (a == 0 ? T(0) : a));
@@ -348,35 +347,7 @@ struct LogicalNot {
     }
 };
 
-// minimum/maximum propagate NaN; fmin/fmax ignore it (both as NumPy).
-struct Minimum {
-    template <class T>
-    static T f(T a, T b) {
-        if constexpr (is_complex_v<T>) {
-            if (is_nan(a)) return a;
-            if (is_nan(b)) return b;
-            return complex_less_equal(a, b) ? a : b;
-        } else if constexpr (std::is_floating_point_v<T>) {
-            return (a <= b || std::isnan(a)) ? a : b;
-        } else {
-            return a <= b ? a : b;
-        }
-    }
-};
-struct Maximum {
-    template <class T>
-    static T f(T a, T b) {
-        if constexpr (is_complex_v<T>) {
-            if (is_nan(a)) return a;
-            if (is_nan(b)) return b;
-            return complex_less_equal(b, a) ? a : b;
-        } else if constexpr (std::is_floating_point_v<T>) {
-            return (a >= b || std::isnan(a)) ? a : b;
-        } else {
-            return a >= b ? a : b;
-        }
-    }
-};
+// minimum/maximum (loops.hpp) propagate NaN; fmin/fmax ignore it (both as NumPy).
 struct Fmin {
     template <class T>
     static T f(T a, T b) {
@@ -393,6 +364,60 @@ struct Fmax {
         return Maximum::f(a, b);
     }
 };
+
+// NumPy compares int64 with uint64 exactly rather than through a common type.
+struct MixedSign {
+    static bool less(std::int64_t a, std::uint64_t b) { return a < 0 || static_cast<std::uint64_t>(a) < b; }
+    static bool less(std::uint64_t a, std::int64_t b) { return b >= 0 && a < static_cast<std::uint64_t>(b); }
+    static bool equal(std::int64_t a, std::uint64_t b) { return a >= 0 && static_cast<std::uint64_t>(a) == b; }
+    static bool equal(std::uint64_t a, std::int64_t b) { return equal(b, a); }
+};
+struct MixedEqual {
+    template <class A, class B>
+    static bool f(A a, B b) {
+        return MixedSign::equal(a, b);
+    }
+};
+struct MixedNotEqual {
+    template <class A, class B>
+    static bool f(A a, B b) {
+        return !MixedSign::equal(a, b);
+    }
+};
+struct MixedLess {
+    template <class A, class B>
+    static bool f(A a, B b) {
+        return MixedSign::less(a, b);
+    }
+};
+struct MixedLessEqual {
+    template <class A, class B>
+    static bool f(A a, B b) {
+        return MixedSign::less(a, b) || MixedSign::equal(a, b);
+    }
+};
+struct MixedGreater {
+    template <class A, class B>
+    static bool f(A a, B b) {
+        return MixedSign::less(b, a);
+    }
+};
+struct MixedGreaterEqual {
+    template <class A, class B>
+    static bool f(A a, B b) {
+        return MixedSign::less(b, a) || MixedSign::equal(a, b);
+    }
+};
+
+template <class A, class B>
+void register_mixed_sign_comparisons(Registry& r) {
+    add_binary<MixedEqual, bool, A, B>(r, "equal", 1);
+    add_binary<MixedNotEqual, bool, A, B>(r, "not_equal", 1);
+    add_binary<MixedLess, bool, A, B>(r, "less", 1);
+    add_binary<MixedLessEqual, bool, A, B>(r, "less_equal", 1);
+    add_binary<MixedGreater, bool, A, B>(r, "greater", 1);
+    add_binary<MixedGreaterEqual, bool, A, B>(r, "greater_equal", 1);
+}
 
 template <class T>
 void where_loop(std::ptrdiff_t n, char* const* args, const bool* scalar) {
@@ -413,13 +438,6 @@ void where_loop(std::ptrdiff_t n, char* const* args, const bool* scalar) {
         for (std::ptrdiff_t i = 0; i < n; ++i) d[i] = c[i * ic] ? a[i * ia] : b[i * ib];
     }
 }
-
-struct Identity {
-    template <class T>
-    static T f(T a) {
-        return a;
-    }
-};
 
 template <class T>
 void register_for_every_type(Registry& r) {
@@ -460,6 +478,10 @@ void register_arithmetic(Registry& r) {
     add_binary<BitOr, bool, bool>(r, "bitwise_or", 1);
     add_binary<BitXor, bool, bool>(r, "bitwise_xor", 1);
     add_unary<Absolute, bool, bool>(r, "absolute", 1);
+    add_binary<Minimum, bool, bool>(r, "fmin", 1);
+    add_binary<Maximum, bool, bool>(r, "fmax", 1);
+    register_mixed_sign_comparisons<std::int64_t, std::uint64_t>(r);
+    register_mixed_sign_comparisons<std::uint64_t, std::int64_t>(r);
     for_types(IntTypes{}, [&r](auto t) {
         using T = decltype(t);
         register_for_every_type<T>(r);

@@ -32,6 +32,8 @@ template <class To, class From>
 To convert(From x) {
     if constexpr (std::is_same_v<To, From>) {
         return x;
+    } else if constexpr (std::is_same_v<To, bool>) {
+        return truthy(x);
     } else if constexpr (is_complex_v<From>) {
         if constexpr (is_complex_v<To>) {
             using R = typename To::value_type;
@@ -41,8 +43,6 @@ To convert(From x) {
         }
     } else if constexpr (is_complex_v<To>) {
         return To(convert<typename To::value_type>(x), 0);
-    } else if constexpr (std::is_same_v<To, bool>) {
-        return x != From(0);
     } else if constexpr (std::is_floating_point_v<From> && std::is_integral_v<To>) {
         return float_to_int<To>(x);
     } else {

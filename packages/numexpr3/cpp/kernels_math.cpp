@@ -256,14 +256,31 @@ void register_inexact(Registry& r, int scale) {
     register_predicates<T>(r);
 }
 
+// Rounding an integer, or conjugating a real number, is the identity (NumPy 2 has these
+// loops).
+template <class T>
+void register_real_identities(Registry& r) {
+    add_unary<Identity, T, T>(r, "conjugate", 1);
+    if constexpr (!std::is_floating_point_v<T>) {
+        add_unary<Identity, T, T>(r, "floor", 1);
+        add_unary<Identity, T, T>(r, "ceil", 1);
+        add_unary<Identity, T, T>(r, "trunc", 1);
+    }
+}
+
 }  // namespace
 
 void register_math(Registry& r) {
     register_predicates<bool>(r);
-    for_types(IntTypes{}, [&r](auto t) { register_predicates<decltype(t)>(r); });
+    register_real_identities<bool>(r);
+    for_types(IntTypes{}, [&r](auto t) {
+        register_predicates<decltype(t)>(r);
+        register_real_identities<decltype(t)>(r);
+    });
     for_types(FloatTypes{}, [&r](auto t) {
         using T = decltype(t);
         register_inexact<T>(r, 1);
+        register_real_identities<T>(r);
         add_unary<Log10, T, T>(r, "log10", 16);
         add_unary<Cbrt, T, T>(r, "cbrt", 16);
         add_unary<Floor, T, T>(r, "floor", 1);

@@ -104,8 +104,45 @@ bool complex_less(T a, T b) {
 }
 template <class T>
 bool complex_less_equal(T a, T b) {
-    return (a.real() <= b.real() && a.imag() == a.imag() && b.imag() == b.imag()) ||
+    return (a.real() < b.real() && a.imag() == a.imag() && b.imag() == b.imag()) ||
            (a.real() == b.real() && a.imag() <= b.imag());
 }
+
+struct Identity {
+    template <class T>
+    static T f(T a) {
+        return a;
+    }
+};
+
+// NaN-propagating minimum and maximum, as NumPy's ufuncs and reductions.
+struct Minimum {
+    template <class T>
+    static T f(T a, T b) {
+        if constexpr (is_complex_v<T>) {
+            if (is_nan(a)) return a;
+            if (is_nan(b)) return b;
+            return complex_less_equal(a, b) ? a : b;
+        } else if constexpr (std::is_floating_point_v<T>) {
+            return (a <= b || std::isnan(a)) ? a : b;
+        } else {
+            return a <= b ? a : b;
+        }
+    }
+};
+struct Maximum {
+    template <class T>
+    static T f(T a, T b) {
+        if constexpr (is_complex_v<T>) {
+            if (is_nan(a)) return a;
+            if (is_nan(b)) return b;
+            return complex_less_equal(b, a) ? a : b;
+        } else if constexpr (std::is_floating_point_v<T>) {
+            return (a >= b || std::isnan(a)) ? a : b;
+        } else {
+            return a >= b ? a : b;
+        }
+    }
+};
 
 }  // namespace ne3

@@ -65,41 +65,17 @@ T smallest() {
 }
 
 // NaN propagates: once the accumulator is NaN it stays NaN.
-struct MinOp {
+struct MinOp : Minimum {
     template <class T>
     static T identity() {
         return largest<T>();
     }
-    template <class T>
-    static T f(T acc, T x) {
-        if constexpr (is_complex_v<T>) {
-            if (is_nan(acc)) return acc;
-            if (is_nan(x)) return x;
-            return complex_less_equal(acc, x) ? acc : x;
-        } else if constexpr (std::is_floating_point_v<T>) {
-            return (acc <= x || std::isnan(acc)) ? acc : x;
-        } else {
-            return acc <= x ? acc : x;
-        }
-    }
 };
 
-struct MaxOp {
+struct MaxOp : Maximum {
     template <class T>
     static T identity() {
         return smallest<T>();
-    }
-    template <class T>
-    static T f(T acc, T x) {
-        if constexpr (is_complex_v<T>) {
-            if (is_nan(acc)) return acc;
-            if (is_nan(x)) return x;
-            return complex_less_equal(x, acc) ? acc : x;
-        } else if constexpr (std::is_floating_point_v<T>) {
-            return (acc >= x || std::isnan(acc)) ? acc : x;
-        } else {
-            return acc >= x ? acc : x;
-        }
     }
 };
 
