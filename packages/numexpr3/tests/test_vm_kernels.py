@@ -11,6 +11,7 @@ import warnings
 import mpmath
 import numpy as np
 import pytest
+
 from numexpr3 import _core
 
 SIGNATURES = _core.kernel_signatures()
