@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import nox
+from packaging.requirements import Requirement
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -20,7 +21,7 @@ nox.options.sessions = ["lint", "tests"]
 ROOT = Path(__file__).parent
 WHEELHOUSE = ROOT / "wheelhouse"
 # Packages in dependency order; a package joins when its first real code lands.
-PACKAGES = ["mrcz"]
+PACKAGES = ["numexpr3", "mrcz"]
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 if sys.version_info >= (3, 11):
@@ -44,6 +45,20 @@ def wheel_of(session: nox.Session, package: str) -> Path:
     if not found:
         session.error(f"no wheel of {package} {version(package)} in {WHEELHOUSE}: run `nox -s wheels` first")
     return found[-1]
+
+
+def siblings(package: str) -> list[str]:
+    """The packages of this repository that `package` depends on."""
+    names = {Requirement(spec).name for spec in pyproject(package)["project"].get("dependencies", [])}
+    return [p for p in PACKAGES if p in names]
+
+
+def install_wheel(session: nox.Session, package: str) -> None:
+    """Install a package's wheel; its siblings come from wheelhouse/ only, never from PyPI."""
+    own = [str(wheel_of(session, p)) for p in siblings(package)]
+    if own:
+        session.install("--no-index", "--no-deps", *own)
+    session.install("--find-links", str(WHEELHOUSE), str(wheel_of(session, package)))
 
 
 def install_group(session: nox.Session, package: str, group: str) -> None:
@@ -70,7 +85,7 @@ def wheels(session: nox.Session) -> None:
 @nox.parametrize("package", PACKAGES)
 def tests(session: nox.Session, package: str) -> None:
     """Test one package against its wheel, in an environment of its own."""
-    session.install(str(wheel_of(session, package)))
+    install_wheel(session, package)
     install_group(session, package, "test")
     session.chdir(ROOT / "packages" / package)
     session.run("python", "-m", "pytest", *session.posargs, env={"HYPOTHESIS_PROFILE": "ci"})
@@ -112,7 +127,7 @@ def lint(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """The main job: simulate a counting movie, store it as MRCZ, read it back, report."""
     for package in PACKAGES:
-        session.install(str(wheel_of(session, package)))
+        install_wheel(session, package)
     session.install("matplotlib")
     out = ROOT / "build" / "demo"
     session.run("python", "tools/demo.py", "--out-dir", str(out), *session.posargs)
@@ -122,7 +137,7 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks of every package against its peers, interleaved medians, ratios printed."""
     for package in PACKAGES:
-        session.install(str(wheel_of(session, package)))
+        install_wheel(session, package)
         install_group(session, package, "bench")
     work = Path(session.create_tmp())
     predecessor = work / "python-mrcz-0.6"
@@ -141,7 +156,7 @@ def bench(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """The documentation site (Sphinx), warnings as errors, into docs/_build/html."""
     for package in PACKAGES:
-        session.install(str(wheel_of(session, package)))
+        install_wheel(session, package)
     install_group(session, PACKAGES[0], "docs")
     session.run("sphinx-build", "-n", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
 

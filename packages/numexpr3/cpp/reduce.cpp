@@ -151,14 +151,13 @@ Reducer make_reducer(int weight) {
     return {&block_loop<T, Op>, &elementwise_loop<T, Op>, &init_loop<T, Op>, &combine_loop<T, Op>, weight};
 }
 
-template <class Op>
-bool make_for_type(TypeCode type, bool numeric_only, Reducer* out) {
+template <class Op, bool kWithBool>
+bool make_for_type(TypeCode type, Reducer* out) {
     return visit_type(type, [&](auto v) {
         using T = decltype(v);
         if constexpr (std::is_same_v<T, bool>) {
-            if (numeric_only) return false;
-            *out = make_reducer<T, Op>(1);
-            return true;
+            if constexpr (kWithBool) *out = make_reducer<T, Op>(1);
+            return kWithBool;
         } else {
             *out = make_reducer<T, Op>(is_complex_v<T> ? 2 : 1);
             return true;
@@ -167,10 +166,10 @@ bool make_for_type(TypeCode type, bool numeric_only, Reducer* out) {
 }
 
 bool lookup(const std::string& op, TypeCode type, Reducer* out) {
-    if (op == "sum") return make_for_type<SumOp>(type, true, out);
-    if (op == "prod") return make_for_type<ProdOp>(type, true, out);
-    if (op == "min") return make_for_type<MinOp>(type, false, out);
-    if (op == "max") return make_for_type<MaxOp>(type, false, out);
+    if (op == "sum") return make_for_type<SumOp, false>(type, out);
+    if (op == "prod") return make_for_type<ProdOp, false>(type, out);
+    if (op == "min") return make_for_type<MinOp, true>(type, out);
+    if (op == "max") return make_for_type<MaxOp, true>(type, out);
     if (type != TypeCode::b1) return false;
     if (op == "any") {
         *out = make_reducer<bool, AnyOp>(1);
