@@ -14,6 +14,7 @@ the stages after it; the last stage writes the outputs.
 from __future__ import annotations
 
 import math
+import operator
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -51,6 +52,30 @@ _ABOVE_RANGE = {
 }
 _BELOW_RANGE = {op: not value if op not in ("equal", "not_equal") else value for op, value in _ABOVE_RANGE.items()}
 _MAX_EXPANDED_POWER = 16
+# Operators on Python literals alone compute as in Python (as NumPy code would see them).
+_PYTHON_OPERATORS = {
+    "add": operator.add,
+    "subtract": operator.sub,
+    "multiply": operator.mul,
+    "true_divide": operator.truediv,
+    "floor_divide": operator.floordiv,
+    "remainder": operator.mod,
+    "power": operator.pow,
+    "bitwise_and": operator.and_,
+    "bitwise_or": operator.or_,
+    "bitwise_xor": operator.xor,
+    "left_shift": operator.lshift,
+    "right_shift": operator.rshift,
+    "negative": operator.neg,
+    "positive": operator.pos,
+    "less": operator.lt,
+    "less_equal": operator.le,
+    "equal": operator.eq,
+    "not_equal": operator.ne,
+    "greater": operator.gt,
+    "greater_equal": operator.ge,
+}
+_MAX_CONSTANT_BITS = 1024  # bounds the work a literal like 9**9**9 can ask for
 
 
 def native_typecode(dtype: np.dtype) -> str:
@@ -166,7 +191,8 @@ def _run_reduction(stage: Stage, slots: list[np.ndarray]) -> np.ndarray:
         raise ValueError(f"zero-size array to reduction operation {name} which has no identity")
     kept = tuple(1 if axis in axes else n for axis, n in enumerate(shape))
     result = np.empty(kept, stage.typecodes[-1])
-    stage.program.run([slots[i] for i in stage.inputs], [result], shape)
+    if result.size:  # (an empty output needs no run)
+        stage.program.run([slots[i] for i in stage.inputs], [result], shape)
     if mean:
         count = math.prod(shape[axis] for axis in axes)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -422,8 +448,10 @@ class _Compiler:
         """The typed node of `op(*args)`: folded, simplified or a new instruction."""
         first = args[0]
         is_complex = graph.typecode(first)[0] == "c"
-        if op in ("real", "conjugate", "copy") and not is_complex:
+        if op == "copy" or (op == "real" and not is_complex):
             return first
+        if op == "conjugate" and not is_complex:  # the identity, in NumPy's loop type (bool -> int8)
+            return self.materialize(graph, first, self.resolve(op, [graph.typecode(first)], vm_kernel=False)[1])
         if op == "imag" and not is_complex:
             return self.constant_like(graph, first, 0)
         if op == "positive":  # no instruction, but NumPy's type check (it rejects bool)
@@ -436,6 +464,8 @@ class _Compiler:
             if reduced is not None:
                 return reduced
         all_weak = all(isinstance(a, Weak) for a in args)
+        if all_weak and op in _PYTHON_OPERATORS and all(a.name is None for a in args):  # type: ignore[union-attr]
+            return _python_fold(op, [a.value for a in args])  # type: ignore[union-attr]
         specs = [
             a.pytype if isinstance(a, Weak) and not (all_weak or a.pytype is bool) else graph.typecode(a) for a in args
         ]
@@ -491,6 +521,7 @@ class _Compiler:
             return None
         count = int(value)
         if count < 0 and kind in "iu":
+            self.constant_in(graph, exponent, inputs[1])  # NumPy's OverflowError first (uint8 ** -1)
             raise ValueError("Integers to negative integer powers are not allowed.")
         one = graph.add(("const", output, _weak_constant(1, output)))
         if count == 0:
@@ -539,17 +570,27 @@ class _Compiler:
             program = self.vm.Program(registers, instructions)
             typecodes = tuple(graph.nodes[o][1] for o in outputs)
             self.stages.append(Stage(program, inputs, tuple(graph.shape_slots), None, typecodes, listing))
+        # At run time the call's arguments fill the first slots, then each stage appends its result.
         names = list(parsed.names)
+        arguments = [slot for slot, key in enumerate(self.slot_keys) if key[0] == "arg"]
+        results = sorted((key[1], slot) for slot, key in enumerate(self.slot_keys) if key[0] == "stage")
+        renumber = {old: new for new, old in enumerate(arguments + [slot for _, slot in results])}
         bindings = []
-        for key in self.slot_keys:
-            if key[0] != "arg":
-                continue
-            spec = self.specs[key[1]]
-            needs_conversion = isinstance(spec, type) or spec[0] != key[2] or spec[2]  # type: ignore[misc]
-            bindings.append((names.index(key[1]), key[2] if needs_conversion else None))
+        for slot in arguments:
+            _, name, typecode = self.slot_keys[slot]
+            spec = self.specs[name]
+            needs_conversion = isinstance(spec, type) or spec[2]  # type: ignore[index]
+            bindings.append((names.index(name), typecode if needs_conversion else None))
+        stages = tuple(
+            stage._replace(
+                inputs=tuple(renumber[s] for s in stage.inputs),
+                shape_slots=tuple(renumber[s] for s in stage.shape_slots),
+            )
+            for stage in self.stages
+        )
         targets = tuple(parsed.targets.index(t) for t in final_values)
         result_target = parsed.targets.index(last_target) if result_is_target else -1  # type: ignore[arg-type]
-        return Compiled(parsed, tuple(bindings), tuple(self.stages), targets, result, result_target, result_typecode)
+        return Compiled(parsed, tuple(bindings), stages, targets, result, result_target, result_typecode)
 
     def is_stage(self, slot: int) -> bool:
         return self.slot_keys[slot][0] == "stage"
@@ -573,6 +614,19 @@ def _normalize_axis(axis: int, ndim: int) -> int:
     if not -ndim <= axis < ndim:
         raise np.exceptions.AxisError(axis, ndim)
     return axis % ndim
+
+
+def _python_fold(op: str, values: list) -> Weak:
+    """`op` on Python literals, computed by Python, with integer sizes bounded."""
+    if op in ("power", "left_shift") and all(type(v) is int for v in values):
+        base, count = values
+        bits = count if op == "left_shift" else count * abs(base).bit_length() * (abs(base) > 1)
+        if bits > _MAX_CONSTANT_BITS:
+            raise OverflowError(f"integer constant too large in {base} {'**' if op == 'power' else '<<'} {count}")
+    result = _PYTHON_OPERATORS[op](*values)
+    if type(result) is int and result.bit_length() > _MAX_CONSTANT_BITS:
+        raise OverflowError("integer constant too large")
+    return Weak(type(result), result)
 
 
 def _fold(op: str, inputs: tuple[str, ...], output: str, values: list) -> Any:
