@@ -6,6 +6,9 @@ and NumPy's values (exact for integers and bools, within a few ulp for floats), 
 if the VM has no kernel for that loop, a TypeError saying so.
 """
 
+# Locals that look unused are read by evaluate() from the caller's frame.
+# ruff: noqa: F841
+
 from __future__ import annotations
 
 import itertools
@@ -49,7 +52,9 @@ def sample(dtype: np.dtype, n: int = 24, seed: int = 0) -> np.ndarray:
 def numpy_result(op: str, arrays: list[np.ndarray]) -> np.ndarray:
     """NumPy's result, computed in float32 where NumPy's loop is float16."""
     ufunc = getattr(np, op)
-    loop = [np.dtype("f4") if d == np.dtype("f2") else d for d in ufunc.resolve_dtypes((*[a.dtype for a in arrays], None))]
+    loop = [
+        np.dtype("f4") if d == np.dtype("f2") else d for d in ufunc.resolve_dtypes((*[a.dtype for a in arrays], None))
+    ]
     with np.errstate(all="ignore"):
         return ufunc(*arrays, signature=tuple(loop))
 
@@ -301,8 +306,14 @@ def test_float16_and_byteswapped_inputs_are_converted() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [np.array(["a", "b"]), np.array([b"a"]), np.array([object()]), np.array(["2020-01-01"], "M8[D]"),
-     np.array([1, 2], "m8[s]"), np.array([1.0], np.longdouble)],
+    [
+        np.array(["a", "b"]),
+        np.array([b"a"]),
+        np.array([object()]),
+        np.array(["2020-01-01"], "M8[D]"),
+        np.array([1, 2], "m8[s]"),
+        np.array([1.0], np.longdouble),
+    ],
     ids=["str", "bytes", "object", "datetime", "timedelta", "longdouble"],
 )
 def test_unsupported_dtypes_raise_type_error(value: np.ndarray) -> None:
