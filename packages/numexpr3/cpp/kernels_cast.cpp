@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "loops.hpp"
+#include "vector_math.hpp"
 
 namespace ne3 {
 
@@ -100,16 +101,30 @@ void register_casts(Registry& r) {
     }
 }
 
-const Registry& registry() {
-    static const Registry r = [] {
-        Registry built;
-        register_arithmetic(built);
-        register_math(built);
-        register_casts(built);
+namespace {
+
+struct BuiltRegistry {
+    Registry kernels;
+    std::string vector_math;
+};
+
+const BuiltRegistry& built_registry() {
+    static const BuiltRegistry r = [] {
+        BuiltRegistry built;
+        register_arithmetic(built.kernels);
+        register_math(built.kernels);
+        register_casts(built.kernels);
+        built.vector_math = register_vector_math(built.kernels);
         return built;
     }();
     return r;
 }
+
+}  // namespace
+
+const Registry& registry() { return built_registry().kernels; }
+
+const std::string& vector_math_backend() { return built_registry().vector_math; }
 
 const KernelInfo* find_kernel(const std::string& op, const std::vector<TypeCode>& inputs) {
     const auto& r = registry();

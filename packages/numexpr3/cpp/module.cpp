@@ -11,6 +11,7 @@
 #include "kernels.hpp"
 #include "pool.hpp"
 #include "program.hpp"
+#include "vector_math.hpp"
 
 namespace py = pybind11;
 using namespace ne3;
@@ -175,6 +176,8 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
             py::arg("inputs"), py::arg("outputs"), py::arg("shape") = py::none(), py::arg("nthreads") = 0)
         .def_property_readonly("weight", &Program::weight);
 
+    m.def("vector_math", &vector_math_backend,
+          "The vector math library and instruction set in use (NUMEXPR3_SIMD=scalar|sse2|avx2 caps it).");
     m.def("set_num_threads", &set_num_threads, py::arg("n"));
     m.def("get_num_threads", &get_num_threads);
     m.def("max_threads", &max_threads);

@@ -62,6 +62,12 @@ class Program:
     def weight(self) -> int:
         """Estimated cost per element (for choosing the thread count)."""
 
+def vector_math() -> str:
+    """The vector math in use: "libmvec-avx512", "libmvec-avx2", "libmvec-sse2" or "scalar".
+
+    The environment variable NUMEXPR3_SIMD (scalar, sse2, avx2), read once at import, caps it.
+    """
+
 def set_num_threads(n: int) -> int:
     """Set the pool's thread count (1 <= n <= max_threads()); returns the previous one."""
 
