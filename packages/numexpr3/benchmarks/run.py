@@ -1,0 +1,920 @@
+"""Benchmark of numexpr3 against numexpr 2.14 and NumPy (and blosc2), interleaved, medians and ratios printed.
+
+Cases (the E1-E9 set of design/numexpr-notes.md section 5; inputs uniform in [0.5, 1.5), complex: plus an
+imaginary part in [-0.5, 0.5)):
+  E1 a + b | E2 2*a + 3*b | E3 a*b + c | E4 sin(a)**2 + cos(b)**2 | E5 exp(-a**2) * log1p(abs(b))
+  E6 where(a > b, a - b, b - a) | E7 sqrt(a**2 + b**2 + c**2) | E8 a*b + c (complex128) | E9 sum(a*b)
+  all float64 except E8; also E2f32 and E4f32 (float32)
+  at N = 1e3, 1e4, 1e5, 1e7, and E1 at 1e8 (not with --quick).
+
+Methods, all in this process, each case: NumPy (the plain expression, allocating its result);
+numexpr 2 and numexpr3 `evaluate(expr, local_dict=...)` allocating the result and with a preallocated
+`out=`, each with 1 and 2 threads (numexpr 2's `sum` takes no `out`: E9 is timed allocating only);
+blosc2's miniexpr for E4/E5 at 1e7: `blosc2.lazyexpr(expr, <uncompressed NDArray operands>).compute()`.
+Before timing, every numexpr3 method runs once and its result is compared with NumPy's (dtype, shape,
+np.allclose): a mismatch prints loudly and the cell reads WRONG; an exception reads FAILED; neither is timed.
+
+Extra sections:
+  overhead   N = 10 float64 `a + b`, microseconds per call (timeit-style loops): NumPy, numexpr3 cached
+             `evaluate` / `re_evaluate` / compiled `NumExpr(ex, signature)` object called `nex(a, b)`,
+             the same three for numexpr 2
+  bandwidth  `np.copyto(out, a)`, numexpr3 and numexpr 2 `a` -> out (2 threads) at N = 1e8 (1e7 with
+             --quick), GB/s counting 16 B/element; `a + b` with out= (2 threads, from the main table)
+             at 1e7 and 1e8 as a fraction of the best copy rate, counting 24 B/element
+  memory     peak RSS growth (VmHWM, reset through /proc/self/clear_refs) of one evaluation at N = 1e7
+             in a fresh subprocess per measurement (C++ buffers are invisible to tracemalloc), after a
+             small warm-up evaluation; compared with the output size + 8 MB
+
+Every repeat runs every method of a case once, in a freshly shuffled order, so machine noise hits all of
+them alike; cells are medians; a sample is the mean of an inner loop sized to ~2-5 ms for small N.
+"bg CPU" is the share of the machine's CPU time used by other processes while the case ran.
+Ratios < 1 mean numexpr3 is faster. TARGETS compare numexpr3 with 2 threads (the default here) unless
+said otherwise; "every case" means E1-E9 plus E2f32 and E4f32.
+
+Usage:
+    python packages/numexpr3/benchmarks/run.py [--quick] [--markdown FILE] [--repeats N]
+
+`--predecessor-python PATH` is accepted and ignored (the nox `bench` session passes it to every package).
+Exit status is 0 whatever the timings are (the TARGETS block reports PASS / MISS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import math
+import os
+import platform
+import random
+import re
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import numexpr3 as ne3
+
+warnings.filterwarnings("ignore")
+perf = time.perf_counter
+
+SKIPPED: list[str] = []
+FAILURES: list[str] = []  # every numexpr3 exception or wrong result, printed at the end
+
+
+def _try_import(name: str):
+    try:
+        return __import__(name)
+    except Exception as exc:
+        SKIPPED.append(f"{name} not importable ({type(exc).__name__}: {exc}): its cases are skipped")
+        return None
+
+
+ne2 = _try_import("numexpr")
+blosc2 = _try_import("blosc2")
+
+THREADS = (1, 2)
+GB = 1e9
+
+# key, expression, dtype, NumPy version of the expression
+CASES: list[tuple[str, str, str, Callable]] = [
+    ("E1", "a + b", "float64", lambda a, b, c: a + b),
+    ("E2", "2*a + 3*b", "float64", lambda a, b, c: 2 * a + 3 * b),
+    ("E3", "a*b + c", "float64", lambda a, b, c: a * b + c),
+    ("E4", "sin(a)**2 + cos(b)**2", "float64", lambda a, b, c: np.sin(a) ** 2 + np.cos(b) ** 2),
+    ("E5", "exp(-a**2) * log1p(abs(b))", "float64", lambda a, b, c: np.exp(-(a**2)) * np.log1p(np.abs(b))),
+    ("E6", "where(a > b, a - b, b - a)", "float64", lambda a, b, c: np.where(a > b, a - b, b - a)),
+    ("E7", "sqrt(a**2 + b**2 + c**2)", "float64", lambda a, b, c: np.sqrt(a**2 + b**2 + c**2)),
+    ("E8", "a*b + c", "complex128", lambda a, b, c: a * b + c),
+    ("E9", "sum(a*b)", "float64", lambda a, b, c: np.sum(a * b)),
+    ("E2f32", "2*a + 3*b", "float32", lambda a, b, c: 2 * a + 3 * b),
+    ("E4f32", "sin(a)**2 + cos(b)**2", "float32", lambda a, b, c: np.sin(a) ** 2 + np.cos(b) ** 2),
+]
+CASE = {c[0]: c for c in CASES}
+BLOSC2_CASES = ("E4", "E5")
+# Column order of the time tables.
+METHODS = [
+    "np",
+    *(f"ne2{o} {t}t" for o in ("", " out") for t in THREADS),
+    *(f"ne3{o} {t}t" for o in ("", " out") for t in THREADS),
+    "b2nd",
+]
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def make_inputs(n: int, dtype: str, names: str = "abc", seed: int = 1234) -> dict[str, np.ndarray | None]:
+    """The arrays `names` (others None); the same values for a given seed whatever `names` is."""
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+
+    def one() -> np.ndarray:
+        x = rng.random(n) + 0.5  # [0.5, 1.5): log/sqrt safe
+        if dt.kind == "c":
+            x = x + 1j * (rng.random(n) - 0.5)
+        return x.astype(dt)
+
+    arrays = {v: one() for v in "abc"[: 1 + max("abc".index(x) for x in names)]}
+    return {v: arrays[v] if v in names else None for v in "abc"}
+
+
+def names_of(expr: str) -> list[str]:
+    return [v for v in "abc" if re.search(rf"\b{v}\b", expr)]
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds of the whole machine that were not idle (from /proc/stat)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal ...: count all but idle, iowait and steal
+    busy = sum(fields[:3]) + sum(fields[5:7])
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+class Foreign:
+    """Share of the machine's CPU time used by *other* processes inside the `with` block."""
+
+    share = 0.0
+
+    def __enter__(self) -> Foreign:
+        self.b0, self.o0, self.t0 = _busy_seconds(), sum(os.times()[:2]), perf()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        b1, o1, t1 = _busy_seconds(), sum(os.times()[:2]), perf()
+        if self.b0 is not None and b1 is not None:
+            foreign = (b1 - self.b0) - (o1 - self.o0)
+            self.share = max(0.0, foreign / max(1e-9, (t1 - self.t0) * (os.cpu_count() or 1)))
+
+
+_threads_now: dict[str, int] = {}
+
+
+def set_threads(lib: str, n: int) -> None:
+    """Set a library's thread count only when it changes (a pool resize is not free)."""
+    if _threads_now.get(lib) != n:
+        (ne3 if lib == "ne3" else ne2).set_num_threads(n)
+        _threads_now[lib] = n
+
+
+def sample(fn: Callable[[], object], k: int) -> float:
+    t0 = perf()
+    for _ in range(k):
+        fn()
+    return (perf() - t0) / k
+
+
+def inner_loops(fn: Callable[[], object], target: float, kmax: int) -> int:
+    """Calls per sample so that a sample lasts about `target` seconds."""
+    one = min(sample(fn, 1) for _ in range(3))
+    return max(1, min(kmax, round(target / max(one, 1e-9))))
+
+
+def tolerance(dtype: str) -> float:
+    return 1e-5 if dtype in ("float32", "complex64") else 1e-9
+
+
+def mismatch(got: object, want: object, dtype: str) -> str | None:
+    """Why `got` differs from NumPy's `want` (None when it agrees)."""
+    got, want = np.asarray(got), np.asarray(want)
+    if got.dtype != want.dtype:
+        return f"dtype {got.dtype}, NumPy gives {want.dtype}"
+    if got.shape != want.shape:
+        return f"shape {got.shape}, NumPy gives {want.shape}"
+    rtol = tolerance(dtype)
+    if np.allclose(got, want, rtol=rtol, atol=rtol * 1e-3, equal_nan=True):
+        return None
+    bad = ~np.isclose(got, want, rtol=rtol, atol=rtol * 1e-3, equal_nan=True)
+    i = int(np.flatnonzero(bad)[0]) if got.ndim else 0
+    g, w = got.reshape(-1)[i], want.reshape(-1)[i]
+    return f"{int(bad.sum())} of {bad.size} elements differ (rtol {rtol:g}); first at [{i}]: {g!r} vs {w!r}"
+
+
+def fmt(x: float | None, spec: str = ".3g") -> str:
+    return "-" if x is None or not math.isfinite(x) else format(x, spec)
+
+
+def ratio(x: float | None, y: float | None) -> float | None:
+    if x is None or y is None or not (math.isfinite(x) and math.isfinite(y)) or y <= 0:
+        return None
+    return x / y
+
+
+def size_label(n: int) -> str:
+    return f"1e{round(math.log10(n))}" if n >= 10 and 10 ** round(math.log10(n)) == n else str(n)
+
+
+# ------------------------------------------------------------------------------------------- cases
+
+
+@dataclass
+class Method:
+    name: str
+    call: Callable[[], object]
+    setup: Callable[[], None] = lambda: None
+    out: np.ndarray | None = None  # the out= array whose content must be checked
+    ours: bool = False
+    k: int = 1
+    samples: list[float] = field(default_factory=list)
+    status: str = ""  # "", "WRONG", "FAILED", "(!)" (a peer that disagrees with NumPy: still timed)
+
+
+@dataclass
+class Result:
+    n: int
+    key: str
+    times: dict[str, float] = field(default_factory=dict)  # method -> median seconds
+    status: dict[str, str] = field(default_factory=dict)  # method -> WRONG / FAILED / (!)
+    k: dict[str, int] = field(default_factory=dict)
+    bg: float = 0.0
+
+
+def build_methods(key: str, n: int, ops: dict[str, np.ndarray], threads: tuple[int, ...]) -> list[Method]:
+    _, expr, _, numpy_fn = CASE[key]
+    a, b, c = ops["a"], ops["b"], ops["c"]
+    local = {v: ops[v] for v in names_of(expr)}
+    reduction = expr.startswith("sum(")
+    methods = [Method("np", lambda: numpy_fn(a, b, c))]
+    libs = [("ne3", ne3)] + ([("ne2", ne2)] if ne2 is not None else [])
+    for lib, mod in libs:
+        out = None if reduction else np.empty_like(a)
+        if out is not None:
+            out.fill(0)  # fault the pages in now, not in the first timed call
+        for t in threads:
+
+            def setup(lib: str = lib, t: int = t) -> None:
+                set_threads(lib, t)
+
+            methods.append(
+                Method(f"{lib} {t}t", lambda mod=mod: mod.evaluate(expr, local_dict=local), setup, ours=lib == "ne3")
+            )
+            if out is not None:
+                methods.append(
+                    Method(
+                        f"{lib} out {t}t",
+                        lambda mod=mod, out=out: mod.evaluate(expr, local_dict=local, out=out),
+                        setup,
+                        out=out,
+                        ours=lib == "ne3",
+                    )
+                )
+    if blosc2 is not None and key in BLOSC2_CASES and n >= 10**7:
+        cp0 = blosc2.CParams(clevel=0)
+        nd = {v: blosc2.asarray(x, cparams=cp0) for v, x in local.items()}
+
+        def setup_b2() -> None:
+            blosc2.set_nthreads(2)
+            if ne2 is not None:
+                set_threads("ne2", 2)  # blosc2 may hand work to numexpr 2
+
+        methods.append(Method("b2nd", lambda: blosc2.lazyexpr(expr, operands=nd).compute(cparams=cp0), setup_b2))
+    return methods
+
+
+def describe(m: Method, key: str, n: int) -> str:
+    _, expr, dtype, _ = CASE[key]
+    lib = "numexpr3" if m.name.startswith("ne3") else m.name
+    form = f"evaluate({expr!r}, out=o)" if " out " in m.name else f"evaluate({expr!r})"
+    return f"{lib} {form}, {dtype}, N={size_label(n)}, {m.name.split()[-1].replace('t', ' thread(s)')}"
+
+
+def check_methods(methods: list[Method], key: str, n: int, ops: dict[str, np.ndarray]) -> None:
+    """Run each method once (warm-up, caches) and compare its result with NumPy's."""
+    _, _, dtype, numpy_fn = CASE[key]
+    want = numpy_fn(ops["a"], ops["b"], ops["c"])
+    for m in methods[1:]:
+        try:
+            m.setup()
+            if m.out is not None:
+                m.out.fill(np.nan)  # a call that writes nothing must not pass on an earlier call's values
+            got = m.call()
+            if m.name == "b2nd":
+                got = got[()] if got.shape == () else got[:]
+            if m.out is not None:
+                got = m.out
+        except Exception as exc:
+            m.status = "FAILED"
+            if m.ours:
+                FAILURES.append(f"FAILED  {describe(m, key, n)}: {type(exc).__name__}: {exc}")
+                print(f"!!! FAILED  {FAILURES[-1][8:]}", flush=True)
+            else:
+                SKIPPED.append(f"{m.name} failed on {key} at N={size_label(n)}: {type(exc).__name__}: {exc}")
+            continue
+        why = mismatch(got, want, dtype)
+        if why is not None:
+            if m.ours:
+                m.status = "WRONG"
+                FAILURES.append(f"WRONG   {describe(m, key, n)}: {why}")
+                print(f"!!! WRONG RESULT  {FAILURES[-1][8:]}", flush=True)
+            else:  # a peer's wrong answer is noted but still timed (blosc2 evaluates -a**2 as (-a)**2)
+                m.status = "(!)"
+                SKIPPED.append(f"{m.name} disagrees with NumPy on {key} at N={size_label(n)}: {why}")
+        del got
+    del want
+
+
+def run_case(key: str, n: int, repeats: int, threads: tuple[int, ...] = THREADS) -> Result:
+    _, expr, dtype, _ = CASE[key]
+    ops = make_inputs(n, dtype, "".join(names_of(expr)))
+    methods = build_methods(key, n, ops, threads)
+    check_methods(methods, key, n, ops)
+    live = [m for m in methods if m.status in ("", "(!)")]
+    target, kmax = (0.002, 100_000) if n <= 10**4 else (0.005, 1000)
+    for m in live:
+        m.setup()
+        m.k = 1 if n >= 10**6 else inner_loops(m.call, target, kmax)
+    gc.collect()
+    gc.disable()  # no collector pauses inside a sample
+    try:
+        with Foreign() as fg:
+            for r in range(repeats):
+                order = list(live)
+                random.Random(97 * r + n + len(key)).shuffle(order)
+                for m in order:
+                    m.setup()
+                    m.samples.append(sample(m.call, m.k))
+    finally:
+        gc.enable()
+    res = Result(n, key, bg=fg.share)
+    for m in methods:
+        if m.samples:
+            res.times[m.name] = statistics.median(m.samples)
+            res.k[m.name] = m.k
+        if m.status:
+            res.status[m.name] = m.status
+    del methods, ops, live
+    gc.collect()
+    return res
+
+
+# ------------------------------------------------------------------------------------------- overhead
+
+
+def measure_overhead(repeats: int) -> dict[str, float | None]:
+    """Microseconds per call at N = 10 float64 `a + b`, 2 threads, cached expressions."""
+    ops = make_inputs(10, "float64", "ab")
+    a, b = ops["a"], ops["b"]
+    d = {"a": a, "b": b}
+    sig = [("a", np.float64), ("b", np.float64)]
+    calls: dict[str, tuple[Callable[[], object], Callable[[], None]]] = {"numpy a + b": (lambda: a + b, lambda: None)}
+    for lib, mod in (("ne3", ne3), ("ne2", ne2)):
+        if mod is None:
+            continue
+        label = "numexpr3" if lib == "ne3" else "numexpr 2"
+
+        def prime(lib: str = lib, mod=mod) -> None:
+            set_threads(lib, 2)
+            mod.evaluate("a + b", local_dict=d)  # re_evaluate repeats the last evaluate
+
+        calls[f"{label} evaluate('a + b', local_dict=d)"] = (
+            lambda mod=mod: mod.evaluate("a + b", local_dict=d),
+            prime,
+        )
+        calls[f"{label} re_evaluate(local_dict=d)"] = (lambda mod=mod: mod.re_evaluate(local_dict=d), prime)
+        try:
+            nex = mod.NumExpr("a + b", sig)
+        except Exception as exc:
+            if lib == "ne3":
+                FAILURES.append(f"FAILED  numexpr3 NumExpr('a + b', {sig}): {type(exc).__name__}: {exc}")
+            continue
+        calls[f"{label} NumExpr object nex(a, b)"] = (lambda nex=nex: nex(a, b), prime)
+    want = a + b
+    live = {}
+    for name, (fn, setup) in calls.items():
+        try:
+            setup()
+            why = mismatch(fn(), want, "float64")
+        except Exception as exc:
+            why = f"{type(exc).__name__}: {exc}"
+            if name.startswith("numexpr3"):
+                FAILURES.append(f"FAILED  {name} (N=10 float64, 2 threads): {why}")
+            continue
+        if why is not None and name.startswith("numexpr3"):
+            FAILURES.append(f"WRONG   {name} (N=10 float64, 2 threads): {why}")
+            continue
+        setup()
+        live[name] = (fn, setup, inner_loops(fn, 0.01, 1_000_000))
+    samples: dict[str, list[float]] = {name: [] for name in live}
+    gc.collect()
+    gc.disable()
+    try:
+        for r in range(repeats):
+            order = list(live)
+            random.Random(r).shuffle(order)
+            for name in order:
+                fn, setup, k = live[name]
+                setup()
+                samples[name].append(sample(fn, k))
+    finally:
+        gc.enable()
+    return {name: (statistics.median(samples[name]) * 1e6 if name in samples else None) for name in calls}
+
+
+# ------------------------------------------------------------------------------------------- bandwidth
+
+
+def measure_bandwidth(n: int, repeats: int) -> dict[str, float]:
+    """Median seconds of copies of N float64 (the memory-bandwidth reference)."""
+    ops = make_inputs(n, "float64", "a")
+    a = ops["a"]
+    d = {"a": a}
+    del ops
+    out = np.empty_like(a)
+    out.fill(0)
+    calls: dict[str, tuple[Callable[[], object], Callable[[], None]]] = {
+        "numpy copyto(out, a) [1 thread]": (lambda: np.copyto(out, a), lambda: None),
+        "numexpr3 'a' -> out [2 threads]": (
+            lambda: ne3.evaluate("a", local_dict=d, out=out),
+            lambda: set_threads("ne3", 2),
+        ),
+    }
+    if ne2 is not None:
+        calls["numexpr 2 'a' -> out [2 threads]"] = (
+            lambda: ne2.evaluate("a", local_dict=d, out=out),
+            lambda: set_threads("ne2", 2),
+        )
+    live = {}
+    for name, (fn, setup) in calls.items():
+        try:
+            setup()
+            fn()
+            if not np.array_equal(out, a):
+                raise AssertionError("out differs from a")
+        except Exception as exc:
+            if name.startswith("numexpr3"):
+                FAILURES.append(f"FAILED  {name}, float64, N={size_label(n)}: {type(exc).__name__}: {exc}")
+            continue
+        finally:
+            out.fill(0)
+        live[name] = (fn, setup)
+    samples: dict[str, list[float]] = {name: [] for name in live}
+    for r in range(repeats):
+        order = list(live)
+        random.Random(r).shuffle(order)
+        for name in order:
+            fn, setup = live[name]
+            setup()
+            samples[name].append(sample(fn, 1))
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+# ------------------------------------------------------------------------------------------- memory
+
+_RSS_PROBE = """
+import json, re, sys
+import numpy as np
+
+lib, expr, dtype, n, with_out = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1"
+mod = __import__(lib)
+mod.set_num_threads(2)
+
+def status(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    return -1
+
+def inputs(n):
+    rng = np.random.default_rng(1234)
+    def one():
+        x = rng.random(n) + 0.5
+        if np.dtype(dtype).kind == "c":
+            x = x + 1j * (rng.random(n) - 0.5)
+        return x.astype(dtype)
+    return {v: one() for v in "abc" if re.search(rf"\\b{v}\\b", expr)}
+
+small = inputs(1000)
+kind = np.asarray(mod.evaluate(expr, local_dict=small)).dtype  # warm-up: imports, caches, thread pool
+out = None
+if with_out:
+    mod.evaluate(expr, local_dict=small, out=np.empty(1000, kind))
+    out = np.empty(n, kind)
+    out.fill(0)  # touched before the baseline, like any preallocated output
+ops = inputs(n)
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # resets VmHWM to the current RSS
+rss0 = status("VmRSS:")
+r = mod.evaluate(expr, local_dict=ops, out=out)
+extra = status("VmHWM:") - rss0
+print(json.dumps({"extra": extra, "out_bytes": int(np.asarray(r).nbytes)}))
+"""
+
+
+def rss_peak(lib: str, key: str, n: int, with_out: bool) -> dict | str:
+    """Peak RSS growth of one evaluation in a fresh process: a dict, or the error text."""
+    _, expr, dtype, _ = CASE[key]
+    try:
+        res = subprocess.run(
+            [sys.executable, "-c", _RSS_PROBE, lib, expr, dtype, str(n), "1" if with_out else "0"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+            cwd="/",
+        )
+    except subprocess.TimeoutExpired:
+        return "timed out after 300 s"
+    if res.returncode != 0:
+        tail = (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[-1]
+        return f"exit status {res.returncode}: {tail}"
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def measure_memory(keys: list[str], n: int) -> list[tuple[str, str, bool, dict | str]]:
+    rows = []
+    if not Path("/proc/self/clear_refs").exists():
+        SKIPPED.append("no /proc/self/clear_refs: peak memory not measured")
+        return rows
+    for key in keys:
+        for lib, with_out in (("numexpr3", False), ("numexpr3", True), ("numexpr", False)):
+            if lib == "numexpr" and ne2 is None:
+                continue
+            if with_out and key == "E9":
+                continue
+            r = rss_peak(lib, key, n, with_out)
+            if isinstance(r, str) and lib == "numexpr3":
+                form = "out=o" if with_out else "allocating"
+                FAILURES.append(f"FAILED  numexpr3 {CASE[key][1]!r} ({form}), {CASE[key][2]}, N={size_label(n)}: {r}")
+            rows.append((key, lib, with_out, r))
+    return rows
+
+
+# ------------------------------------------------------------------------------------------- report
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine_lines(args: argparse.Namespace) -> list[str]:
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    mem = ""
+    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/meminfo") as f:
+        mem = f", {int(f.readline().split()[1]) / 2**20:.1f} GiB RAM"
+    vers = [f"python {platform.python_version()}", f"numpy {np.__version__}", f"numexpr3 {ne3.__version__}"]
+    vers += [f"{m.__name__} {m.__version__}" for m in (ne2, blosc2) if m is not None]
+    return [
+        f"command: {' '.join([Path(sys.executable).name, *sys.argv])}",
+        f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+        (
+            f"machine: {platform.system()} {platform.machine()}, nproc {os.cpu_count()} (usable {usable}), "
+            f"CPU {cpu_model()}{mem}"
+        ),
+        "versions: " + ", ".join(vers),
+        f"repeats: {args.repeats_small} (N <= 1e5), {args.repeats} (N >= 1e7), interleaved, medians",
+    ]
+
+
+def cell(res: Result, m: str, scale: float) -> str:
+    if m in res.status and res.status[m] != "(!)":
+        return res.status[m]
+    if m not in res.times:
+        return "-"
+    return fmt(res.times[m] * scale) + (" (!)" if res.status.get(m) == "(!)" else "")
+
+
+def time_tables(results: list[Result]) -> list[str]:
+    lines = []
+    for n in sorted({r.n for r in results}):
+        rows = [r for r in results if r.n == n]
+        unit, scale = ("us", 1e6) if n <= 10**5 else ("ms", 1e3)
+        cols = [m for m in METHODS if any(m in r.times or m in r.status for r in rows)]
+        lines += ["", f"### Times, N = {size_label(n)} ({unit}, median)", ""]
+        lines.append("| case | expr | dtype | " + " | ".join(cols) + " | bg CPU |")
+        lines.append("|---|---|---|" + "---:|" * len(cols) + "---:|")
+        for r in rows:
+            _, expr, dtype, _ = CASE[r.key]
+            cells = " | ".join(cell(r, m, scale) for m in cols)
+            lines.append(f"| {r.key} | `{expr}` | {dtype} | {cells} | {100 * r.bg:.0f}% |")
+    return lines
+
+
+RATIO_COLS = [
+    ("ne3/ne2 1t", "ne3 1t", "ne2 1t"),
+    ("ne3/ne2 2t", "ne3 2t", "ne2 2t"),
+    ("ne3/ne2 out 1t", "ne3 out 1t", "ne2 out 1t"),
+    ("ne3/ne2 out 2t", "ne3 out 2t", "ne2 out 2t"),
+    ("ne3/np 1t", "ne3 1t", "np"),
+    ("ne3/np 2t", "ne3 2t", "np"),
+    ("ne3/b2nd", "ne3 2t", "b2nd"),
+]
+
+
+def rel(res: Result, x: str, y: str) -> float | None:
+    return ratio(res.times.get(x), res.times.get(y))
+
+
+def ratio_table(results: list[Result]) -> list[str]:
+    cols = [c for c in RATIO_COLS if any(rel(r, c[1], c[2]) is not None for r in results)]
+    lines = ["", "### Ratios (time numexpr3 / time of the other; < 1 = numexpr3 faster)", ""]
+    lines.append("| N | case | " + " | ".join(c[0] for c in cols) + " |")
+    lines.append("|---|---|" + "---:|" * len(cols))
+    for r in results:
+        cells = []
+        for _, x, y in cols:
+            v = rel(r, x, y)
+            cells.append(r.status[x] if x in r.status and r.status[x] != "(!)" else fmt(v, ".2f"))
+        lines.append(f"| {size_label(r.n)} | {r.key} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def overhead_table(ov: dict[str, float | None]) -> list[str]:
+    lines = ["", "### Per-call overhead, N = 10 float64 `a + b`, 2 threads (us per call, median)", ""]
+    lines += ["| call | us |", "|---|---:|"]
+    lines += [f"| {name} | {fmt(us)} |" for name, us in ov.items()]
+    return lines
+
+
+def bandwidth_table(bw: dict[str, float], n_bw: int, results: list[Result]) -> tuple[list[str], dict[int, float]]:
+    lines = ["", f"### Copy bandwidth, N = {size_label(n_bw)} float64 (16 B/element: read + write)", ""]
+    lines += ["| kernel | ms | GB/s |", "|---|---:|---:|"]
+    for name, t in bw.items():
+        lines.append(f"| {name} | {t * 1e3:.1f} | {16 * n_bw / t / GB:.1f} |")
+    ref_name = None
+    if bw:
+        ref_name = min(bw, key=bw.get)
+        ref = 16 * n_bw / bw[ref_name] / GB
+    fractions = {}
+    lines += ["", "| `a + b`, out=, 2 threads (24 B/element) | ms | GB/s | fraction of the best copy |"]
+    lines.append("|---|---:|---:|---:|")
+    for r in results:
+        t = r.times.get("ne3 out 2t")
+        if r.key != "E1" or r.n < 10**7 or t is None:
+            continue
+        gbs = 24 * r.n / t / GB
+        fractions[r.n] = gbs / ref if ref_name else math.nan
+        lines.append(f"| numexpr3, N = {size_label(r.n)} | {t * 1e3:.1f} | {gbs:.1f} | {fmt(fractions[r.n], '.2f')} |")
+        t2 = r.times.get("ne2 out 2t")
+        if t2 is not None:
+            g2 = 24 * r.n / t2 / GB
+            f2 = g2 / ref if ref_name else math.nan
+            lines.append(f"| numexpr 2, N = {size_label(r.n)} | {t2 * 1e3:.1f} | {g2:.1f} | {fmt(f2, '.2f')} |")
+    if ref_name:
+        lines.append(f"\nbest copy: {ref_name}, {ref:.1f} GB/s")
+    return lines, fractions
+
+
+def memory_table(rows: list[tuple[str, str, bool, dict | str]], n: int) -> list[str]:
+    lines = [
+        "",
+        f"### Peak extra memory of one evaluation, N = {size_label(n)}, 2 threads (RSS growth, fresh process)",
+        "",
+    ]
+    lines += ["| case | library | form | extra MB | output MB | extra - output MB |", "|---|---|---|---:|---:|---:|"]
+    for key, lib, with_out, r in rows:
+        form = "out=o" if with_out else "allocating"
+        if isinstance(r, str):
+            lines.append(f"| {key} | {lib} | {form} | FAILED: {r} | | |")
+            continue
+        out_mb = 0.0 if with_out else r["out_bytes"] / 1e6
+        extra = r["extra"] / 1e6
+        lines.append(f"| {key} | {lib} | {form} | {extra:.1f} | {out_mb:.1f} | {extra - out_mb:+.1f} |")
+    return lines
+
+
+# ------------------------------------------------------------------------------------------- targets
+
+
+def targets(
+    results: list[Result],
+    ov: dict[str, float | None],
+    fractions: dict[int, float],
+    mem: list[tuple[str, str, bool, dict | str]],
+) -> list[str]:
+    out = ["TARGETS (numexpr3 vs numexpr 2.14 / NumPy / blosc2; medians; ratio = time ne3 / time other)"]
+
+    def line(ok: bool | None, text: str) -> None:
+        out.append(f"  [{'n/a ' if ok is None else ('PASS' if ok else 'MISS')}] {text}")
+
+    def at(n: int) -> dict[str, Result]:
+        return {r.key: r for r in results if r.n == n}
+
+    def worst(rows: dict[str, Result], pairs: list[tuple[str, str]], keys: list[str]) -> tuple[float | None, str, list]:
+        """The largest ratio over cases and method pairs; failed/wrong numexpr3 cells count as misses."""
+        vals, broken = [], []
+        for key in keys:
+            r = rows.get(key)
+            if r is None:
+                continue
+            for x, y in pairs:
+                if r.status.get(x) in ("WRONG", "FAILED"):
+                    broken.append(f"{key} {x} {r.status[x]}")
+                    continue
+                v = rel(r, x, y)
+                if v is not None:
+                    vals.append((v, f"{key} {x}"))
+        if not vals:
+            return None, "", broken
+        v, where = max(vals)
+        return v, where, broken
+
+    def judge(limit: float, rows: dict[str, Result], pairs, keys, text: str) -> None:
+        v, where, broken = worst(rows, pairs, keys)
+        if v is None:
+            line(None, f"{text}: not measured")
+            return
+        tail = f"; broken: {', '.join(broken)}" if broken else ""
+        line(v <= limit and not broken, f"{text}: worst {v:.2f} ({where}){tail}")
+
+    every = [c[0] for c in CASES]
+    # Per-call overhead
+    ev3, ev2 = ov.get("numexpr3 evaluate('a + b', local_dict=d)"), ov.get("numexpr 2 evaluate('a + b', local_dict=d)")
+    nex3 = ov.get("numexpr3 NumExpr object nex(a, b)")
+    if ev3 is not None:
+        r = ratio(ev3, ev2)
+        ok = ev3 <= 3.0 and (r is None or r <= 0.5)
+        line(
+            ok, f"cached evaluate at N=10 <= 3 us and <= 0.5x numexpr 2: {ev3:.2f} us, {fmt(r, '.2f')}x ({fmt(ev2)} us)"
+        )
+    else:
+        line(False, "cached evaluate at N=10 <= 3 us and <= 0.5x numexpr 2: numexpr3 failed")
+    line(
+        None if nex3 is None else nex3 <= 1.0,
+        f"compiled-object call at N=10 <= 1 us: {fmt(nex3)} us"
+        + f" (numexpr 2: {fmt(ov.get('numexpr 2 NumExpr object nex(a, b)'))} us)",
+    )
+    # N = 1e3
+    judge(0.5, at(10**3), [("ne3 2t", "ne2 2t")], every, "N=1e3: <= 0.5x numexpr 2 on every case (evaluate)")
+    # Beats NumPy from 1e4
+    e2_e8 = ["E2", "E3", "E4", "E5", "E6", "E7", "E8", "E2f32", "E4f32"]
+    parts, ok = [], True
+    for n in sorted({r.n for r in results if r.n >= 10**4}):
+        rows = at(n)
+        miss = []
+        for key in e2_e8:
+            r = rows.get(key)
+            if r is None:
+                continue
+            v = rel(r, "ne3 2t", "np")
+            if r.status.get("ne3 2t") in ("WRONG", "FAILED") or v is None or v >= 1:
+                miss.append(f"{key} {r.status.get('ne3 2t') or fmt(v, '.2f')}")
+        if any(k in rows for k in e2_e8):
+            parts.append(f"N={size_label(n)}: " + (", ".join(miss) if miss else "all faster"))
+            ok = ok and not miss
+    text = "; ".join(parts) if parts else "not measured"
+    line(ok if parts else None, f"beats NumPy on E2-E8 (and E2f32, E4f32) from N=1e4, ne3 2t / np; misses: {text}")
+    big = at(10**7)
+    pairs2 = [("ne3 2t", "ne2 2t"), ("ne3 out 2t", "ne2 out 2t")]
+    judge(0.8, big, pairs2, every, "N=1e7, 2 threads: every case <= 0.8x numexpr 2 (allocating and out=)")
+    # Bandwidth
+    if fractions:
+        n = max(fractions)
+        f = fractions[n]
+        more = ", ".join(f"N={size_label(k)} {v:.2f}" for k, v in sorted(fractions.items()))
+        line(f >= 0.85, f"`a + b` out= at >= 85 % of the copy bandwidth: {100 * f:.0f} % at N={size_label(n)} ({more})")
+    else:
+        line(None, "`a + b` out= at >= 85 % of the copy bandwidth: not measured")
+    # E4 / E5
+    for key in BLOSC2_CASES:
+        r = big.get(key)
+        if r is None or r.status.get("ne3 2t") in ("WRONG", "FAILED"):
+            line(
+                False if r else None,
+                f"{key} <= 0.4x numexpr 2 and faster than blosc2: {r.status.get('ne3 2t') if r else '-'}",
+            )
+            continue
+        v2, vb = rel(r, "ne3 2t", "ne2 2t"), rel(r, "ne3 2t", "b2nd")
+        ok = v2 is not None and v2 <= 0.4 and (vb is None or vb < 1)
+        note = " (blosc2 disagrees with NumPy)" if r.status.get("b2nd") == "(!)" else ""
+        line(
+            ok,
+            f"N=1e7 {key} <= 0.4x numexpr 2 and faster than blosc2 miniexpr: {fmt(v2, '.2f')}x numexpr 2, "
+            f"{fmt(vb, '.2f')}x blosc2{note}",
+        )
+    judge(0.5, big, [("ne3 2t", "ne2 2t")], ["E9"], "N=1e7: sum(a*b) <= 0.5x numexpr 2")
+    r64, r32 = big.get("E4"), big.get("E4f32")
+    sp = ratio(r64.times.get("ne3 2t"), r32.times.get("ne3 2t")) if r64 and r32 else None
+    line(None if sp is None else sp >= 1.6, f"N=1e7: float32 E4 >= 1.6x faster than float64 E4: {fmt(sp, '.2f')}x")
+    # Memory
+    ours = [(k, r) for k, lib, w, r in mem if lib == "numexpr3" and not w]
+    if ours:
+        over = []
+        for key, r in ours:
+            if isinstance(r, str):
+                over.append((math.inf, key))
+            else:
+                over.append(((r["extra"] - r["out_bytes"]) / 1e6, key))
+        v, key = max(over)
+        line(v <= 8.0, f"peak extra memory <= output + 8 MB (N=1e7, allocating): worst output {v:+.1f} MB ({key})")
+    else:
+        line(None, "peak extra memory <= output + 8 MB: not measured")
+    judge(
+        1.0, big, pairs2, every, "issue 4: no slower than numexpr 2.14 on any case at N=1e7, 2 threads (alloc and out=)"
+    )
+    busy = max((r.bg for r in results if r.n >= 10**7), default=0.0)
+    out.append(
+        f"  (other processes used up to {100 * busy:.0f} % of the CPUs during the N >= 1e7 cases"
+        + ("; large-N figures are unreliable above ~10 %)" if busy > 0.1 else ")")
+    )
+    return out
+
+
+# ------------------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="no N=1e8, fewer repeats and memory probes (~1 min)")
+    ap.add_argument("--repeats", type=int, default=None, help="interleaved repeats at N >= 1e7 (default 7, quick 3)")
+    ap.add_argument("--markdown", default=None, help="also write the report to this markdown file")
+    ap.add_argument("--cases", default=None, help="comma-separated subset of E1,...,E4f32 (default all)")
+    ap.add_argument("--predecessor-python", default=None, help="ignored (passed by the nox bench session)")
+    args = ap.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 3 if args.quick else 7
+    if args.repeats < 1:
+        ap.error("--repeats must be >= 1")
+    args.repeats_small = 5 if args.quick else 2 * args.repeats + 1
+    args.keys = list(CASE) if args.cases is None else [k.strip() for k in args.cases.split(",")]
+    unknown = [k for k in args.keys if k not in CASE]
+    if unknown:
+        ap.error(f"unknown cases {unknown}; known: {', '.join(CASE)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    t_start = perf()
+    report = ["# numexpr3 benchmark", ""]
+    report += [f"- {s}" for s in machine_lines(args)]
+    report.append(f"- load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print("\n".join(report), flush=True)
+
+    ov = measure_overhead(args.repeats_small)
+    print("\n".join(overhead_table(ov)), flush=True)
+
+    sizes = [10**3, 10**4, 10**5, 10**7] + ([] if args.quick else [10**8])
+    results: list[Result] = []
+    for n in sizes:
+        t0 = perf()
+        keys = [k for k in args.keys if n <= 10**7 or k == "E1"]  # 1e8: `a + b` only
+        reps = args.repeats_small if n <= 10**5 else (args.repeats if n <= 10**7 else max(3, args.repeats - 2))
+        threads = (2,) if args.quick and n >= 10**7 else THREADS  # --quick: 2 threads only at 1e7
+        for key in keys:
+            results.append(run_case(key, n, reps, threads))
+        if keys:
+            print(f"... N = {size_label(n)} done in {perf() - t0:.1f} s", flush=True)
+            print("\n".join(time_tables([r for r in results if r.n == n])), flush=True)
+
+    n_bw = 10**7 if args.quick else 10**8
+    bw = measure_bandwidth(n_bw, args.repeats)
+    bw_lines, fractions = bandwidth_table(bw, n_bw, results)
+    print("\n".join(bw_lines), flush=True)
+
+    mem_keys = ["E1", "E4", "E7", "E9"] if args.quick else list(CASE)
+    mem = measure_memory([k for k in mem_keys if k in args.keys], 10**7)
+    mem_lines = memory_table(mem, 10**7)
+    print("\n".join(mem_lines), flush=True)
+
+    ratio_lines = ratio_table(results)
+    print("\n".join(ratio_lines), flush=True)
+
+    report += overhead_table(ov)
+    report += time_tables(results)
+    report += ratio_lines
+    report += bw_lines
+    report += mem_lines
+    report += [
+        "",
+        (
+            "Columns: `np` = NumPy expression (allocating); `ne2`/`ne3` = numexpr 2 / numexpr3 "
+            "`evaluate(expr, local_dict=d)`, `out` = with a preallocated `out=`; `1t`/`2t` = threads; "
+            "`b2nd` = `blosc2.lazyexpr(expr, NDArray operands).compute()`; WRONG / FAILED = numexpr3 "
+            "disagreed with NumPy / raised (not timed); (!) = a peer disagreeing with NumPy (still timed)."
+        ),
+    ]
+    tail = ["", f"- load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"]
+    tail.append(f"- total time: {perf() - t_start:.0f} s")
+    tail += [f"- note: {s}" for s in SKIPPED]
+    tail += ["", "### numexpr3 failures and wrong results", ""]
+    tail += [f"- {f}" for f in FAILURES] or ["- none"]
+    tail += ["", "```", *targets(results, ov, fractions, mem), "```"]
+    print("\n".join(tail), flush=True)
+    report += tail
+    if args.markdown:
+        Path(args.markdown).write_text("\n".join(report) + "\n")
+        print(f"... markdown written to {args.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
