@@ -1,0 +1,53 @@
+// Exact Fourier shift of a real image held as its rfft2 spectrum: a separable phase ramp.
+#include <cmath>
+#include <vector>
+
+#include "kernels.hpp"
+#include "parallel.hpp"
+
+namespace zorro {
+namespace {
+
+// exp(-2 pi i k d / n) for the n frequencies of one axis in FFT order (k = 0, 1, ..., -1).
+// At the Nyquist frequency of an even axis the factor is cos(pi d), its Hermitian-symmetric
+// part, so the shifted image stays real (and integer shifts stay exact).
+std::vector<std::complex<double>> ramp(std::size_t n, std::size_t count, double d) {
+    const double pi = std::acos(-1.0);
+    std::vector<std::complex<double>> r(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        auto k = static_cast<double>(i);
+        if (2 * i > n) k -= static_cast<double>(n);
+        if (2 * i == n)
+            r[i] = std::cos(pi * d);
+        else
+            r[i] = std::polar(1.0, -2.0 * pi * k * d / static_cast<double>(n));
+    }
+    return r;
+}
+
+}  // namespace
+
+void phase_shift(std::complex<float>* spectrum, std::size_t ny, std::size_t nx, double dy, double dx,
+                 std::size_t threads) {
+    std::size_t nxh = nx / 2 + 1;
+    auto ey = ramp(ny, ny, dy);
+    auto ex = ramp(nx, nxh, dx);
+    // Plain float arithmetic: std::complex's operator* checks for NaN/inf and does not vectorise.
+    std::vector<float> ex_re(nxh), ex_im(nxh);
+    for (std::size_t c = 0; c < nxh; ++c) {
+        ex_re[c] = static_cast<float>(ex[c].real());
+        ex_im[c] = static_cast<float>(ex[c].imag());
+    }
+    parallel_for(ny, threads, [&](std::size_t row) {
+        auto* line = reinterpret_cast<float*>(spectrum + row * nxh);
+        auto ry = static_cast<float>(ey[row].real()), iy = static_cast<float>(ey[row].imag());
+        for (std::size_t c = 0; c < nxh; ++c) {
+            float fr = ex_re[c] * ry - ex_im[c] * iy, fi = ex_re[c] * iy + ex_im[c] * ry;
+            float vr = line[2 * c], vi = line[2 * c + 1];
+            line[2 * c] = vr * fr - vi * fi;
+            line[2 * c + 1] = vr * fi + vi * fr;
+        }
+    });
+}
+
+}  // namespace zorro

@@ -1,0 +1,53 @@
+"""Per-frame preparation: gain correction and repair of defective and hot pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.ndimage
+
+from . import _core
+
+
+def find_hot_pixels(total: np.ndarray, threshold: float = 8.0) -> dict[str, np.ndarray]:
+    """Statistical outliers of the sum of all frames (after gain correction).
+
+    A pixel is hot when it exceeds its neighbourhood's mean by ``threshold`` Poisson
+    standard deviations, dead when it falls as far below (only detectable where the
+    neighbourhood holds more than ``threshold``² counts). A row or column is defective when
+    its mean is ``threshold`` robust standard deviations away from the median row or
+    column mean. Returns boolean ``pixels`` (h, w), ``rows`` (h) and ``columns`` (w).
+    """
+    total = total.astype(np.float32)
+    rows, columns = _line_outliers(total.mean(axis=1), threshold), _line_outliers(total.mean(axis=0), threshold)
+    good = ~(rows[:, None] | columns[None, :])
+    # Neighbourhood mean without the pixel itself, over good lines only.
+    box = 5
+    weight = scipy.ndimage.uniform_filter(good.astype(np.float32), box) * box * box - good
+    local = (scipy.ndimage.uniform_filter(total * good, box) * box * box - total * good) / np.maximum(weight, 1)
+    sigma = np.sqrt(np.maximum(local, 1.0))
+    pixels = good & ((total > local + threshold * sigma + 1) | (total < local - threshold * sigma))
+    return {"pixels": pixels, "rows": rows, "columns": columns}
+
+
+def _line_outliers(means: np.ndarray, threshold: float) -> np.ndarray:
+    median = np.median(means)
+    spread = 1.4826 * np.median(np.abs(means - median))
+    spread = max(spread, 1e-6 * max(abs(median), 1.0))
+    return np.abs(means - median) > threshold * spread
+
+
+class FramePreparer:
+    """Turns raw frames into float32 frames: gain applied, flagged pixels repaired."""
+
+    def __init__(self, gain: np.ndarray | None, bad: np.ndarray | None, threads: int) -> None:
+        self.gain = gain
+        self.bad = bad.astype(np.uint8) if bad is not None and bad.any() else None
+        self.threads = threads
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        frame = raw.astype(np.float32)
+        if self.gain is not None:
+            frame *= self.gain
+        if self.bad is not None:
+            _core.repair_pixels(frame, self.bad, threads=self.threads)
+        return frame

@@ -1,0 +1,96 @@
+"""The deterministic robust weighted solve for per-frame shifts from pairwise measurements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Solution:
+    shifts: np.ndarray
+    """(frames, 2): frame 0 is (0, 0)."""
+    errors: np.ndarray
+    """(frames, 2): standard error of each frame's shift relative to frame 0."""
+    weights: np.ndarray
+    """(pairs,): final weight of each measurement (0 = rejected as an outlier)."""
+    residuals: np.ndarray
+    """(pairs, 2): measured minus fitted relative shift."""
+    sigma: float
+    """Robust scale of the weight-normalised residuals."""
+
+
+def solve(
+    frames: int,
+    first: np.ndarray,
+    second: np.ndarray,
+    relative: np.ndarray,
+    weights: np.ndarray,
+    *,
+    outlier_threshold: float = 4.0,
+    smoothness: float = 1e-3,
+    huber: float = 2.5,
+    iterations: int = 50,
+) -> Solution:
+    """Per-frame shifts x from measurements x[second] - x[first] = relative (pairs, 2).
+
+    Weighted least squares made robust by iteratively reweighting with Huber's function of
+    the residual length (both axes together), then measurements further than
+    ``outlier_threshold`` robust standard deviations from the fit are dropped and the system
+    is solved once more. A weak second-difference prior (``smoothness`` times the mean
+    weight) keeps frames that lost all their measurements on a smooth path. Deterministic:
+    only linear algebra.
+    """
+    pairs = len(first)
+    design = np.zeros((pairs, frames))
+    design[np.arange(pairs), second] = 1.0
+    design[np.arange(pairs), first] = -1.0
+    design = design[:, 1:]  # frame 0 is the origin
+    curvature = np.zeros((max(frames - 2, 0), frames))
+    for k in range(frames - 2):
+        curvature[k, k : k + 3] = (1.0, -2.0, 1.0)
+    curvature = curvature[:, 1:]
+    base = np.asarray(weights, np.float64)
+    prior = smoothness * (base.mean() if base.any() else 1.0) * curvature.T @ curvature
+    if frames == 2:  # a single unknown needs a floor when its only measurement is rejected
+        prior = prior + 1e-9 * np.eye(1)
+
+    def fit(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        normal = design.T @ (w[:, None] * design) + prior
+        x = np.linalg.solve(normal, design.T @ (w[:, None] * relative))
+        return x, normal
+
+    robust = np.ones(pairs)
+    for _ in range(iterations):
+        x, _normal = fit(base * robust)
+        lengths = np.linalg.norm(design @ x - relative, axis=1) * np.sqrt(base)
+        scale = _robust_scale(lengths[base > 0])
+        updated = np.minimum(1.0, huber * scale / np.maximum(lengths, 1e-12))
+        if np.allclose(updated, robust, atol=1e-6):
+            break
+        robust = updated
+    inliers = lengths <= outlier_threshold * scale
+    final = base * robust * inliers
+    x, normal = fit(final)
+    residuals = relative - design @ x
+    used = final > 0
+    dof = max(int(used.sum()) - (frames - 1), 1)
+    variance = (final[:, None] * residuals**2).sum(axis=0) / dof  # per axis
+    diag = np.clip(np.diag(np.linalg.inv(normal)), 0, None)
+    errors = np.sqrt(diag[:, None] * variance[None, :])
+    zero = np.zeros((1, 2))
+    return Solution(
+        shifts=np.vstack([zero, x]),
+        errors=np.vstack([zero, errors]),
+        weights=final,
+        residuals=residuals,
+        sigma=scale,
+    )
+
+
+def _robust_scale(values: np.ndarray) -> float:
+    """Standard deviation of 2-D residual lengths from their median (Rayleigh: median = 1.1774 sigma)."""
+    if values.size == 0:
+        return 1.0
+    return max(float(np.median(values)) / 1.1774, 1e-9)
