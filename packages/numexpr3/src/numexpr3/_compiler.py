@@ -323,7 +323,10 @@ class _Compiler:
         if graph.nodes[root][0] != "op":
             root = graph.add(("op", typecode, "copy", (root,)))
         ndim = max((self.slot_ndims[s] for s in graph.shape_slots), default=0)
-        axes = tuple(range(ndim)) if axis is None else (_normalize_axis(axis, ndim),)
+        if axis is None or (ndim == 0 and axis in (0, -1) and name != "mean"):  # as np.add.reduce on 0-d
+            axes = tuple(range(ndim))
+        else:
+            axes = (_normalize_axis(axis, ndim),)
         vm_op = REDUCTIONS[name]
         registers, instructions, inputs, listing = _codegen(graph, [root], self.slot_names, reduction=True)
         program = self.vm.Program(registers, instructions, (vm_op, axes))
