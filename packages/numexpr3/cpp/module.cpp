@@ -73,29 +73,60 @@ void store_constant(RegisterSpec& reg, const py::handle& value) {
     });
 }
 
-TypeCode type_of(const py::array& a, const std::string& what) {
-    const py::dtype dt = a.dtype();
-    if (!dt.attr("isnative").cast<bool>()) throw py::value_error(what + ": non-native byte order");
-    const std::string name = std::string(1, dt.kind()) + std::to_string(dt.itemsize());
-    static const std::pair<const char*, TypeCode> table[] = {
-        {"b1", TypeCode::b1}, {"i1", TypeCode::i1}, {"i2", TypeCode::i2},  {"i4", TypeCode::i4}, {"i8", TypeCode::i8},
-        {"u1", TypeCode::u1}, {"u2", TypeCode::u2}, {"u4", TypeCode::u4},  {"u8", TypeCode::u8}, {"f4", TypeCode::f4},
-        {"f8", TypeCode::f8}, {"c8", TypeCode::c8}, {"c16", TypeCode::c16}};
-    for (const auto& [code, t] : table) {
-        if (name == code) return t;
-    }
-    throw py::type_error(what + ": unsupported dtype " + std::string(py::str(dt)));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+constexpr char kForeign = '<';  // the byte order mark of a non-native dtype
+#else
+constexpr char kForeign = '>';
+#endif
+
+std::string operand_name(const char* role, std::size_t index) {
+    return std::string(role) + " " + std::to_string(index);
 }
 
-ArrayView view_of(const py::handle& obj, const std::string& what, bool writable) {
-    if (!py::isinstance<py::array>(obj)) throw py::type_error(what + " must be a numpy.ndarray");
-    auto a = py::reinterpret_borrow<py::array>(obj);
-    if (writable && !a.writeable()) throw py::value_error(what + " is read-only");
-    ArrayView v{static_cast<char*>(const_cast<void*>(a.data())), type_of(a, what), {}, {}};
-    for (py::ssize_t d = 0; d < a.ndim(); ++d) {
-        v.shape.push_back(a.shape(d));
-        v.strides.push_back(a.strides(d));
+// The type code of an array's dtype; reads the descriptor directly (this is on the path of
+// every call).
+TypeCode type_of(const py::array& a, const char* role, std::size_t index) {
+    const py::dtype dt = a.dtype();
+    const char order = dt.byteorder();
+    if (order == kForeign) throw py::value_error(operand_name(role, index) + ": non-native byte order");
+    const auto size = dt.itemsize();
+    switch (dt.kind()) {
+        case 'b':
+            return TypeCode::b1;
+        case 'i':
+            if (size == 1) return TypeCode::i1;
+            if (size == 2) return TypeCode::i2;
+            if (size == 4) return TypeCode::i4;
+            if (size == 8) return TypeCode::i8;
+            break;
+        case 'u':
+            if (size == 1) return TypeCode::u1;
+            if (size == 2) return TypeCode::u2;
+            if (size == 4) return TypeCode::u4;
+            if (size == 8) return TypeCode::u8;
+            break;
+        case 'f':
+            if (size == 4) return TypeCode::f4;
+            if (size == 8) return TypeCode::f8;
+            break;
+        case 'c':
+            if (size == 8) return TypeCode::c8;
+            if (size == 16) return TypeCode::c16;
+            break;
+        default:
+            break;
     }
+    throw py::type_error(operand_name(role, index) + ": unsupported dtype " + std::string(py::str(dt)));
+}
+
+ArrayView view_of(const py::handle& obj, const char* role, std::size_t index, bool writable) {
+    if (!py::isinstance<py::array>(obj)) throw py::type_error(operand_name(role, index) + " must be a numpy.ndarray");
+    auto a = py::reinterpret_borrow<py::array>(obj);
+    if (writable && !a.writeable()) throw py::value_error(operand_name(role, index) + " is read-only");
+    ArrayView v{static_cast<char*>(const_cast<void*>(a.data())), type_of(a, role, index), {}, {}};
+    const auto ndim = static_cast<std::size_t>(a.ndim());
+    v.shape.assign(a.shape(), a.shape() + ndim);
+    v.strides.assign(a.strides(), a.strides() + ndim);
     return v;
 }
 
@@ -158,12 +189,10 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
             [](const Program& self, const py::sequence& inputs, const py::sequence& outputs, const py::object& shape,
                int nthreads) {
                 std::vector<ArrayView> in, out;
-                for (std::size_t i = 0; i < inputs.size(); ++i) {
-                    in.push_back(view_of(inputs[i], "input " + std::to_string(i), false));
-                }
-                for (std::size_t i = 0; i < outputs.size(); ++i) {
-                    out.push_back(view_of(outputs[i], "output " + std::to_string(i), true));
-                }
+                in.reserve(inputs.size());
+                out.reserve(outputs.size());
+                for (std::size_t i = 0; i < inputs.size(); ++i) in.push_back(view_of(inputs[i], "input", i, false));
+                for (std::size_t i = 0; i < outputs.size(); ++i) out.push_back(view_of(outputs[i], "output", i, true));
                 std::vector<std::ptrdiff_t> iter_shape;
                 if (!shape.is_none()) {
                     iter_shape = shape.cast<std::vector<std::ptrdiff_t>>();

@@ -73,19 +73,26 @@ void strided_copy(char* dst, std::ptrdiff_t dst_stride, const char* src, std::pt
 
 }  // namespace
 
+// Everything one run needs; reused by the calling thread from run to run so that a small
+// evaluation allocates nothing.
 struct Program::Plan {
-    std::vector<std::ptrdiff_t> shape;                 // outermost first
-    std::vector<std::vector<std::ptrdiff_t>> strides;  // per operand, per dimension
-    std::vector<char*> base;                           // per operand
-    std::vector<std::size_t> itemsize;                 // per operand
-    std::vector<bool> constant;                        // per operand: all strides 0
-    std::vector<int> operand_reg;                      // per operand: its register (-1: reduction output)
+    std::vector<std::ptrdiff_t> shape;              // outermost first
+    std::vector<std::ptrdiff_t> strides;            // [operand * ndim + dimension], bytes
+    std::vector<std::ptrdiff_t> broadcast_strides;  // the same over the caller's shape
+    std::vector<std::size_t> dims;                  // the caller's dimensions, in iteration order
+    std::vector<char*> base;                        // per operand
+    std::vector<std::size_t> itemsize;              // per operand
+    std::vector<char> constant;                     // per operand: all strides 0
+    std::vector<int> operand_reg;                   // per operand: its register (-1: reduction output)
+    std::vector<char> reduced;                      // per dimension of the caller's shape
     std::ptrdiff_t size = 0;
     std::ptrdiff_t block = 0;
     std::size_t scratch_per_thread = 0;
     std::size_t bindings_offset = 0;         // register pointers and flags, within a thread's scratch
     std::vector<std::size_t> buffer_offset;  // per register (in/out/temp), within a thread's scratch
     char* scratch = nullptr;
+
+    std::ptrdiff_t stride(std::size_t op, std::size_t dim) const { return strides[op * shape.size() + dim]; }
 };
 
 Program::Program(std::vector<RegisterSpec> registers, const std::vector<InstructionSpec>& instructions,
@@ -169,60 +176,68 @@ void Program::run(const std::vector<ArrayView>& inputs, const std::vector<ArrayV
     }
     const std::size_t ndim = shape.size();
     if (ndim > std::tuple_size_v<Index>) throw std::invalid_argument("more than 64 dimensions");
-    std::vector<bool> reduced(ndim, false);
+    // A thread_local object is the executing thread's own, even inside a lambda: the
+    // workers must see the caller's plan through this reference.
+    thread_local Plan caller_plan;
+    Plan& plan = caller_plan;
+    plan.reduced.assign(ndim, 0);
     if (reduction_) {
         for (int axis : reduction_->axes) {
             if (axis < 0 || static_cast<std::size_t>(axis) >= ndim) {
                 throw std::invalid_argument("reduction axis " + std::to_string(axis) + " out of range for " +
                                             std::to_string(ndim) + " dimensions");
             }
-            reduced[static_cast<std::size_t>(axis)] = true;
+            plan.reduced[static_cast<std::size_t>(axis)] = 1;
         }
     }
 
-    Plan plan;
-    plan.shape = shape;
-    auto add_operand = [&](const ArrayView& a, int reg, const std::string& what) {
+    const std::size_t nops = inputs.size() + outputs.size();
+    plan.broadcast_strides.assign(nops * ndim, 0);
+    plan.base.clear();
+    plan.itemsize.clear();
+    plan.operand_reg.clear();
+    auto describe = [](bool is_input, std::size_t i) {
+        return std::string(is_input ? "input " : "output ") + std::to_string(i);
+    };
+    auto add_operand = [&](const ArrayView& a, int reg, bool is_input, std::size_t i) {
         const auto& spec = registers_[static_cast<std::size_t>(reg)];
         if (a.type != spec.type) {
-            throw std::invalid_argument(what + " has type " + type_name(a.type) + ", the program expects " +
-                                        type_name(spec.type));
+            throw std::invalid_argument(describe(is_input, i) + " has type " + type_name(a.type) +
+                                        ", the program expects " + type_name(spec.type));
         }
         if (a.shape.size() > ndim) {
-            throw std::invalid_argument(what + " with shape " + shape_str(a.shape) + " has more dimensions than " +
-                                        shape_str(shape));
+            throw std::invalid_argument(describe(is_input, i) + " with shape " + shape_str(a.shape) +
+                                        " has more dimensions than " + shape_str(shape));
         }
-        std::vector<std::ptrdiff_t> strides(ndim, 0);
+        std::ptrdiff_t* strides = plan.broadcast_strides.data() + plan.base.size() * ndim;
         const std::size_t lead = ndim - a.shape.size();
-        for (std::size_t i = 0; i < a.shape.size(); ++i) {
-            const std::size_t d = lead + i;
-            if (a.shape[i] == shape[d]) {
-                strides[d] = a.strides[i];
-            } else if (a.shape[i] != 1) {
-                throw std::invalid_argument(what + " with shape " + shape_str(a.shape) + " cannot be broadcast to " +
-                                            shape_str(shape));
+        for (std::size_t k = 0; k < a.shape.size(); ++k) {
+            const std::size_t d = lead + k;
+            if (a.shape[k] == shape[d]) {
+                strides[d] = a.strides[k];
+            } else if (a.shape[k] != 1) {
+                throw std::invalid_argument(describe(is_input, i) + " with shape " + shape_str(a.shape) +
+                                            " cannot be broadcast to " + shape_str(shape));
             }
         }
-        plan.strides.push_back(std::move(strides));
         plan.base.push_back(a.data);
         plan.itemsize.push_back(item_size(a.type));
         plan.operand_reg.push_back(reg);
     };
-    for (std::size_t i = 0; i < inputs.size(); ++i) {
-        add_operand(inputs[i], input_regs_[i], "input " + std::to_string(i));
-    }
+    for (std::size_t i = 0; i < inputs.size(); ++i) add_operand(inputs[i], input_regs_[i], true, i);
     for (std::size_t i = 0; i < outputs.size(); ++i) {
         const auto& o = outputs[i];
-        const std::string what = "output " + std::to_string(i);
-        std::vector<std::ptrdiff_t> expected = shape;
-        for (std::size_t d = 0; d < ndim; ++d) {
-            if (reduced[d]) expected[d] = 1;
-        }
-        if (o.shape != expected) {
-            throw std::invalid_argument(what + " has shape " + shape_str(o.shape) + ", expected " +
+        bool shape_ok = o.shape.size() == ndim;
+        for (std::size_t d = 0; shape_ok && d < ndim; ++d) shape_ok = o.shape[d] == (plan.reduced[d] ? 1 : shape[d]);
+        if (!shape_ok) {
+            std::vector<std::ptrdiff_t> expected = shape;
+            for (std::size_t d = 0; d < ndim; ++d) {
+                if (plan.reduced[d]) expected[d] = 1;
+            }
+            throw std::invalid_argument(describe(false, i) + " has shape " + shape_str(o.shape) + ", expected " +
                                         shape_str(expected));
         }
-        add_operand(o, output_regs_[i], what);
+        add_operand(o, output_regs_[i], false, i);
         if (reduction_) {
             // Private per-thread copies share the output's layout, so it must be contiguous.
             std::ptrdiff_t expect = static_cast<std::ptrdiff_t>(item_size(o.type));
@@ -235,7 +250,6 @@ void Program::run(const std::vector<ArrayView>& inputs, const std::vector<ArrayV
             plan.operand_reg.back() = -1;
         }
     }
-    const std::size_t nops = plan.base.size();
     plan.size = std::accumulate(shape.begin(), shape.end(), std::ptrdiff_t{1}, std::multiplies<>());
     const std::size_t out_op = inputs.size();  // the first output's operand index
     std::ptrdiff_t out_elements = 1;
@@ -251,37 +265,52 @@ void Program::run(const std::vector<ArrayView>& inputs, const std::vector<ArrayV
     // Drop unit dimensions, order the rest by the key operand's strides (largest outside)
     // and merge dimensions that are contiguous for every operand.
     const std::size_t key = reduction_ ? (inputs.empty() ? out_op : 0) : out_op;
-    std::vector<std::size_t> dims;
+    const std::ptrdiff_t* bstrides = plan.broadcast_strides.data();
+    plan.dims.clear();
     for (std::size_t d = 0; d < ndim; ++d) {
-        if (shape[d] != 1) dims.push_back(d);
+        if (shape[d] != 1) plan.dims.push_back(d);
     }
-    std::stable_sort(dims.begin(), dims.end(), [&](std::size_t a, std::size_t b) {
-        return std::abs(plan.strides[key][a]) > std::abs(plan.strides[key][b]);
+    std::stable_sort(plan.dims.begin(), plan.dims.end(), [&](std::size_t a, std::size_t b) {
+        return std::abs(bstrides[key * ndim + a]) > std::abs(bstrides[key * ndim + b]);
     });
-    std::vector<std::ptrdiff_t> new_shape;
-    std::vector<std::vector<std::ptrdiff_t>> new_strides(nops);
-    for (std::size_t d : dims) {
-        bool merge = !new_shape.empty();
+    // First pass: the merged shape; second: the strides of each operand along it.
+    plan.shape.clear();
+    std::size_t previous = 0;
+    for (std::size_t d : plan.dims) {
+        bool merge = !plan.shape.empty();
         for (std::size_t o = 0; merge && o < nops; ++o) {
-            merge = new_strides[o].back() == plan.strides[o][d] * shape[d];
+            merge = bstrides[o * ndim + previous] == bstrides[o * ndim + d] * shape[d];
         }
         if (merge) {
-            new_shape.back() *= shape[d];
-            for (std::size_t o = 0; o < nops; ++o) new_strides[o].back() = plan.strides[o][d];
+            plan.shape.back() *= shape[d];
         } else {
-            new_shape.push_back(shape[d]);
-            for (std::size_t o = 0; o < nops; ++o) new_strides[o].push_back(plan.strides[o][d]);
+            plan.shape.push_back(shape[d]);
+        }
+        previous = d;
+    }
+    if (plan.shape.empty()) plan.shape.push_back(1);  // a single element
+    const std::size_t iter_ndim = plan.shape.size();
+    plan.strides.assign(nops * iter_ndim, 0);
+    {
+        std::size_t k = 0;
+        bool first = true;
+        previous = 0;
+        for (std::size_t d : plan.dims) {
+            bool merge = !first;
+            for (std::size_t o = 0; merge && o < nops; ++o) {
+                merge = bstrides[o * ndim + previous] == bstrides[o * ndim + d] * shape[d];
+            }
+            if (!first && !merge) ++k;
+            for (std::size_t o = 0; o < nops; ++o) plan.strides[o * iter_ndim + k] = bstrides[o * ndim + d];
+            first = false;
+            previous = d;
         }
     }
-    if (new_shape.empty()) {  // a single element
-        new_shape.push_back(1);
-        for (auto& s : new_strides) s.push_back(0);
-    }
-    plan.shape = std::move(new_shape);
-    plan.strides = std::move(new_strides);
+    plan.constant.assign(nops, 1);
     for (std::size_t o = 0; o < nops; ++o) {
-        const auto& s = plan.strides[o];
-        plan.constant.push_back(std::all_of(s.begin(), s.end(), [](std::ptrdiff_t v) { return v == 0; }));
+        for (std::size_t d = 0; d < iter_ndim; ++d) {
+            if (plan.stride(o, d) != 0) plan.constant[o] = 0;
+        }
     }
 
     // Block size and per-thread scratch: a buffer of one block for every temp, input and
@@ -318,7 +347,7 @@ void Program::run(const std::vector<ArrayView>& inputs, const std::vector<ArrayV
     bool private_outputs = false;
     std::ptrdiff_t split_unit = 1;  // thread ranges are multiples of this many elements
     if (reduction_ && nt > 1) {
-        const bool outer_kept = plan.strides[out_op][0] != 0;
+        const bool outer_kept = plan.stride(out_op, 0) != 0;
         if (outer_kept && plan.shape[0] >= nt) {
             split_unit = plan.size / plan.shape[0];
         } else {
@@ -350,30 +379,28 @@ void Program::run(const std::vector<ArrayView>& inputs, const std::vector<ArrayV
         const std::ptrdiff_t begin = std::min(plan.size, chunk * t);
         return std::make_pair(begin, std::min(plan.size, begin + chunk));
     };
-    auto job_for = [&](int n) {
-        return [&, n](int t) {
-            const auto [begin, end] = range_of(t, n);
-            char* scratch = plan.scratch + per_thread * static_cast<std::size_t>(t);
-            char* reduce_out = nullptr;
-            if (reduction_) {
-                reduce_out = outputs[0].data;
-                if (private_outputs) {
-                    reduce_out = scratch + plan.scratch_per_thread;
-                    reducer_.init(reduce_out, out_elements);
-                }
+    auto job = [&](int t, int n) {
+        const auto [begin, end] = range_of(t, n);
+        char* scratch = plan.scratch + per_thread * static_cast<std::size_t>(t);
+        char* reduce_out = nullptr;
+        if (reduction_) {
+            reduce_out = outputs[0].data;
+            if (private_outputs) {
+                reduce_out = scratch + plan.scratch_per_thread;
+                reducer_.init(reduce_out, out_elements);
             }
-            if (begin < end) {
-                kernel_error = 0;
-                execute(plan, begin, end, reduce_out, scratch);
-                if (kernel_error != 0) errors.fetch_or(kernel_error);
-            }
-        };
+        }
+        if (begin < end) {
+            kernel_error = 0;
+            execute(plan, begin, end, reduce_out, scratch);
+            if (kernel_error != 0) errors.fetch_or(kernel_error);
+        }
     };
-    if (nt > 1 && !run_parallel(nt, job_for(nt))) {
+    if (nt > 1 && !run_parallel(nt, [&](int t) { job(t, nt); })) {
         nt = 1;  // the pool is busy with another caller's work: run here instead of waiting
         private_outputs = false;
     }
-    if (nt == 1) job_for(1)(0);
+    if (nt == 1) job(0, 1);
     if (private_outputs) {
         for (int t = 0; t < nt; ++t) {
             const char* partial = plan.scratch + per_thread * static_cast<std::size_t>(t) + plan.scratch_per_thread;
@@ -437,7 +464,7 @@ void Program::execute(const Plan& plan, std::ptrdiff_t begin, std::ptrdiff_t end
     }
     auto offset_of = [&](std::size_t op, const Index& at) {
         std::ptrdiff_t off = 0;
-        for (std::size_t d = 0; d < ndim; ++d) off += at[d] * plan.strides[op][d];
+        for (std::size_t d = 0; d < ndim; ++d) off += at[d] * plan.stride(op, d);
         return off;
     };
 
@@ -455,7 +482,7 @@ void Program::execute(const Plan& plan, std::ptrdiff_t begin, std::ptrdiff_t end
             if (reg < 0) continue;  // the reduction output
             const auto r = static_cast<std::size_t>(reg);
             const bool is_input = registers_[r].kind == RegisterKind::input;
-            const std::ptrdiff_t inner = plan.strides[o][last];
+            const std::ptrdiff_t inner = plan.stride(o, last);
             char* here = plan.base[o] + offset_of(o, idx);
             if (is_input && (plan.constant[o] || (one_row && inner == 0))) {
                 ptr[r] = here;
@@ -481,7 +508,7 @@ void Program::execute(const Plan& plan, std::ptrdiff_t begin, std::ptrdiff_t end
                     }
                     const std::size_t size = plan.itemsize[o];
                     strided_copy(ptr[reg] + k * static_cast<std::ptrdiff_t>(size), static_cast<std::ptrdiff_t>(size),
-                                 plan.base[o] + offset_of(o, at), plan.strides[o][last], count, size);
+                                 plan.base[o] + offset_of(o, at), plan.stride(o, last), count, size);
                 }
             });
         }
@@ -512,7 +539,7 @@ void Program::execute(const Plan& plan, std::ptrdiff_t begin, std::ptrdiff_t end
                         continue;
                     }
                     const std::size_t size = plan.itemsize[o];
-                    strided_copy(plan.base[o] + offset_of(o, at), plan.strides[o][last],
+                    strided_copy(plan.base[o] + offset_of(o, at), plan.stride(o, last),
                                  ptr[reg] + k * static_cast<std::ptrdiff_t>(size), static_cast<std::ptrdiff_t>(size),
                                  count, size);
                 }
@@ -522,7 +549,7 @@ void Program::execute(const Plan& plan, std::ptrdiff_t begin, std::ptrdiff_t end
             const std::size_t out_op = nops - 1;
             const char* values = ptr[instructions_.back().dest];
             const auto size = static_cast<std::ptrdiff_t>(plan.itemsize[out_op]);
-            const std::ptrdiff_t out_inner = plan.strides[out_op][last];
+            const std::ptrdiff_t out_inner = plan.stride(out_op, last);
             for_each_row(plan.shape, idx, n, [&](std::ptrdiff_t k, std::ptrdiff_t count, const auto& at) {
                 char* out = reduce_out + offset_of(out_op, at);
                 if (out_inner == 0) {

@@ -140,7 +140,7 @@ def layouts(shape: tuple[int, ...]) -> list[np.ndarray]:
 def test_every_input_layout(shape: tuple[int, ...]) -> None:
     for x in layouts(shape):
         for y in layouts(shape):
-            np.testing.assert_allclose(ne.evaluate("x * 2 + sin(y)"), x * 2 + np.sin(y), rtol=1e-15)
+            np.testing.assert_allclose(ne.evaluate("x * 2 + sin(y)"), x * 2 + np.sin(y), rtol=1e-14)  # vector sin: a few ulp
 
 
 @pytest.mark.parametrize(
@@ -477,8 +477,8 @@ def test_the_cache_is_bounded() -> None:
     a = np.arange(3.0)
     for i in range(_api._CACHE_SIZE + 50):
         ne.evaluate(f"a + {i}")
-    assert len(_api._compiled_cache) <= _api._CACHE_SIZE
-    assert len(_api._parsed_cache) <= _api._CACHE_SIZE
+    assert _api._compiled.cache_info().currsize == _api._CACHE_SIZE
+    assert _api._parse_cached.cache_info().currsize == _api._CACHE_SIZE
 
 
 # -- NumExpr objects -----------------------------------------------------------------------
