@@ -140,7 +140,9 @@ def layouts(shape: tuple[int, ...]) -> list[np.ndarray]:
 def test_every_input_layout(shape: tuple[int, ...]) -> None:
     for x in layouts(shape):
         for y in layouts(shape):
-            np.testing.assert_allclose(ne.evaluate("x * 2 + sin(y)"), x * 2 + np.sin(y), rtol=1e-14)  # vector sin: a few ulp
+            np.testing.assert_allclose(
+                ne.evaluate("x * 2 + sin(y)"), x * 2 + np.sin(y), rtol=1e-14
+            )  # vector sin: a few ulp
 
 
 @pytest.mark.parametrize(

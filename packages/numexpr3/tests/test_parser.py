@@ -186,3 +186,9 @@ def test_empty_and_non_string_expressions() -> None:
         ne.evaluate("   ")
     with pytest.raises(TypeError):
         ne.evaluate(b"a + 1")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("expression", ["9**9**9**9 + a", "(1 << 10**9) * a", "t = 2**1000; t = t*t; t = t*t; t*a"])
+def test_huge_literal_arithmetic_is_refused_quickly(expression: str) -> None:
+    with pytest.raises(OverflowError):
+        ne.evaluate(expression)

@@ -8,10 +8,9 @@ assigned name is a temporary of the program.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
+import functools
 import sys
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -28,37 +27,22 @@ _ORDERS = ("C", "F", "A", "K")
 _OPTIONS = {"optimization": ("none", "moderate", "aggressive"), "truediv": (False, True, "auto")}
 _PYTHON_SCALARS = (bool, int, float, complex)
 
-_parsed_cache: OrderedDict[str, Parsed] = OrderedDict()
-_compiled_cache: OrderedDict[tuple, Compiled] = OrderedDict()
 _kernels: dict[str, dict[tuple[str, ...], str]] = {}
 # The last program of this thread or task, for re_evaluate: (parsed, out, order, casting).
 _last: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("numexpr3_last", default=None)
+# Types passed to the compiler as they are; anything else goes through np.asarray.
+_AS_IS = frozenset({np.ndarray, *_PYTHON_SCALARS})
 
 
-def _remember(cache: OrderedDict, key: Any, value: Any) -> None:
-    cache[key] = value
-    while len(cache) > _CACHE_SIZE:
-        try:
-            cache.popitem(last=False)
-        except KeyError:  # emptied by another thread
-            break
-
-
-def _recall(cache: OrderedDict, key: Any) -> Any:
-    value = cache.get(key)
-    if value is not None:
-        with contextlib.suppress(KeyError):  # evicted by another thread meanwhile
-            cache.move_to_end(key)
-    return value
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _parse_cached(ex: str) -> Parsed:
+    return parse(ex)
 
 
 def _parse(ex: str, disable_cache: bool = False) -> Parsed:
-    parsed = None if disable_cache else _recall(_parsed_cache, ex)
-    if parsed is None:
-        parsed = parse(ex)
-        if not disable_cache:
-            _remember(_parsed_cache, ex, parsed)
-    return parsed
+    if disable_cache or type(ex) is not str:
+        return parse(ex)
+    return _parse_cached(ex)
 
 
 def _check_options(options: dict[str, Any], casting: str, order: str) -> None:
@@ -74,25 +58,21 @@ def _check_options(options: dict[str, Any], casting: str, order: str) -> None:
         raise ValueError(f"order must be one of {_ORDERS}, not {order!r}")
 
 
-def _as_value(value: Any) -> Any:
-    """An ndarray, or a Python scalar kept as is (weakly typed, as in NumPy)."""
-    if type(value) is np.ndarray or type(value) in _PYTHON_SCALARS:
-        return value
-    return np.asarray(value)
-
-
 def _lookup(names: tuple[str, ...], local_dict: Any, global_dict: Any, depth: int, required: bool = True) -> list[Any]:
     """Values of `names`: `local_dict` (else the caller's locals), then `global_dict` (else its globals).
 
     `depth` counts frames above the public function that called this one.
     """
-    frame = None
+    frame = frame_locals = None
     values = []
     for name in names:
-        scope = local_dict
-        if scope is None:
-            frame = frame or sys._getframe(depth + 1)
-            scope = frame.f_locals
+        if local_dict is not None:
+            scope = local_dict
+        else:
+            if frame_locals is None:
+                frame = sys._getframe(depth + 1)
+                frame_locals = frame.f_locals  # a snapshot built per access: take it once
+            scope = frame_locals
         if name in scope:
             values.append(scope[name])
             continue
@@ -109,27 +89,33 @@ def _lookup(names: tuple[str, ...], local_dict: Any, global_dict: Any, depth: in
     return values
 
 
-def _array_spec(array: np.ndarray, role: str) -> tuple[str, int]:
+def _array_spec(signature: tuple[np.dtype, int], role: str) -> tuple[str, int]:
     """(type code, ndim) of an array the VM writes into: its dtype must be a VM type as is."""
-    typecode = native_typecode(array.dtype)
-    if typecode != array.dtype.str[1:] or not array.dtype.isnative:
-        raise TypeError(f"{role} arrays of dtype {array.dtype} are not supported (native numeric dtypes only)")
-    return typecode, array.ndim
+    dtype, ndim = signature
+    typecode = native_typecode(dtype)
+    if typecode != dtype.str[1:] or not dtype.isnative:
+        raise TypeError(f"{role} arrays of dtype {dtype} are not supported (native numeric dtypes only)")
+    return typecode, ndim
 
 
-def _compile(parsed: Parsed, values: list, targets: list, out: Any, casting: str, ndims: int | None = None) -> Compiled:
-    specs: dict[str, Any] = {}
-    for name, value in zip(parsed.names, values):
-        if type(value) in _PYTHON_SCALARS:
-            specs[name] = type(value)
-        else:
-            typecode = native_typecode(value.dtype)
-            convert = typecode != value.dtype.str[1:] or not value.dtype.isnative
-            specs[name] = (typecode, value.ndim if ndims is None else ndims, convert)
+def _value_spec(signature: tuple[np.dtype, int] | type) -> tuple[str, int, bool] | type:
+    """The compiler's description of an argument: (type code, ndim, needs conversion) or a Python type."""
+    if isinstance(signature, type):
+        return signature
+    dtype, ndim = signature
+    typecode = native_typecode(dtype)
+    return typecode, ndim, typecode != dtype.str[1:] or not dtype.isnative
+
+
+def _compile(key: tuple) -> Compiled:
+    """Compile for a call signature: (source, casting, out, arguments, targets), each array as (dtype, ndim)."""
+    source, casting, out, arguments, targets = key
+    parsed = _parse(source)
+    specs = {name: _value_spec(signature) for name, signature in zip(parsed.names, arguments)}
     target_specs = {
-        name: _array_spec(array, f"assignment target {name!r}")
-        for name, array in zip(parsed.targets, targets)
-        if array is not None
+        name: _array_spec(signature, f"assignment target {name!r}")
+        for name, signature in zip(parsed.targets, targets)
+        if signature is not None
     }
     out_spec = None if out is None else _array_spec(out, "out")
     if not _kernels:
@@ -137,11 +123,17 @@ def _compile(parsed: Parsed, values: list, targets: list, out: Any, casting: str
     return compile_program(parsed, specs, target_specs, out_spec, casting, _kernels, _core)
 
 
+_compiled = functools.lru_cache(maxsize=_CACHE_SIZE)(_compile)
+
+
 def _prepare(
     parsed: Parsed, local_dict: Any, global_dict: Any, out: Any, casting: str, depth: int, disable_cache: bool
 ) -> tuple[Compiled, list, list]:
     """Look the operands up and find (or compile) the program for them."""
-    values = [_as_value(v) for v in _lookup(parsed.names, local_dict, global_dict, depth + 1)]
+    values = _lookup(parsed.names, local_dict, global_dict, depth + 1)
+    for i, value in enumerate(values):
+        if type(value) not in _AS_IS:
+            values[i] = np.asarray(value)
     targets = []
     if parsed.targets:
         found = _lookup(parsed.targets, local_dict, global_dict, depth + 1, required=False)
@@ -152,14 +144,10 @@ def _prepare(
         parsed.source,
         casting,
         None if out is None else (out.dtype, out.ndim),
-        *[(v.dtype, v.ndim) if type(v) is np.ndarray else type(v) for v in values],
-        *[None if t is None else (t.dtype, t.ndim) for t in targets],
+        tuple([(v.dtype, v.ndim) if type(v) is np.ndarray else type(v) for v in values]),
+        tuple([None if t is None else (t.dtype, t.ndim) for t in targets]),
     )
-    compiled = None if disable_cache else _recall(_compiled_cache, key)
-    if compiled is None:
-        compiled = _compile(parsed, values, targets, out, casting)
-        if not disable_cache:
-            _remember(_compiled_cache, key, compiled)
+    compiled = _compile(key) if disable_cache else _compiled(key)
     return compiled, values, targets
 
 
@@ -269,8 +257,8 @@ class NumExpr:
             raise ValueError(f"the signature lacks the variables {sorted(missing)}")
         self._dtypes = dict(self.signature)
         # Type-check now; ranks are unknown until called, so any axis up to 32 dimensions passes.
-        values = [np.empty((), self._dtypes[name]) for name in parsed.names]
-        self._compiled = _compile(parsed, values, [None] * len(parsed.targets), None, "safe", ndims=32)
+        arguments = tuple((self._dtypes[name], 32) for name in parsed.names)
+        self._compiled = _compile((parsed.source, "safe", None, arguments, (None,) * len(parsed.targets)))
 
     def __call__(
         self, *args: Any, out: np.ndarray | None = None, order: str = "K", casting: str = "safe", **arrays: Any

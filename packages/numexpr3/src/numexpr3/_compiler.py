@@ -148,11 +148,27 @@ class Compiled:
     result: str
     result_target: int
     result_typecode: str
+    #: The call's values are the slots as they are (no conversion, same order).
+    direct: bool
+    #: One element-wise stage writing a new array: the common case, run on a short path.
+    simple: bool
 
     def run(self, values: list, target_arrays: list, out: np.ndarray | None, order: str) -> np.ndarray:
         """Run every stage on the call's values; return the result array."""
-        slots = [values[at] if code is None else np.asarray(values[at], code) for at, code in self.bindings]
+        if self.direct:
+            slots = values
+        else:
+            slots = [values[at] if code is None else np.asarray(values[at], code) for at, code in self.bindings]
         stages = self.stages
+        if self.simple:
+            stage = stages[0]
+            shape = _broadcast([slots[i].shape for i in stage.shape_slots])
+            inputs = [slots[i] for i in stage.inputs]
+            layout = "C" if len(shape) < 2 else _result_order(order, inputs, len(shape))
+            result = np.empty(shape, self.result_typecode, order=layout)
+            stage.program.run(inputs, [result], shape)
+            return result
+        slots = list(slots)
         for stage in stages[:-1] if self.result != "slot" else stages:
             slots.append(_run_reduction(stage, slots))
         if self.result == "slot":
@@ -176,7 +192,9 @@ class Compiled:
 
 
 def _broadcast(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
-    first = shapes[0] if shapes else ()
+    if not shapes:
+        return ()
+    first = shapes[0]
     for shape in shapes:
         if shape != first:
             return np.broadcast_shapes(*shapes)
@@ -593,7 +611,11 @@ class _Compiler:
         )
         targets = tuple(parsed.targets.index(t) for t in final_values)
         result_target = parsed.targets.index(last_target) if result_is_target else -1  # type: ignore[arg-type]
-        return Compiled(parsed, tuple(bindings), stages, targets, result, result_target, result_typecode)
+        direct = bindings == [(position, None) for position in range(len(names))]
+        simple = len(stages) == 1 and result == "fresh" and not targets
+        return Compiled(
+            parsed, tuple(bindings), stages, targets, result, result_target, result_typecode, direct, simple
+        )
 
     def is_stage(self, slot: int) -> bool:
         return self.slot_keys[slot][0] == "stage"
