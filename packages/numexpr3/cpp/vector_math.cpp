@@ -14,6 +14,9 @@
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__)
 #define NE3_HAVE_LIBMVEC 1
 #include <dlfcn.h>
+// The generic helpers below pass wide vectors by value, which GCC flags as an ABI change;
+// they are always inlined into the per-ISA kernels, so no call crosses that boundary.
+#pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
 namespace ne3 {
