@@ -1,6 +1,7 @@
 // Mathematical functions of floats and complex numbers, and the predicates.
 #include <cmath>
 #include <complex>
+#include <limits>
 
 #include "loops.hpp"
 
@@ -34,9 +35,6 @@ NE3_FUNCTION(Tanh, tanh)
 NE3_FUNCTION(Arcsinh, asinh)
 NE3_FUNCTION(Arccosh, acosh)
 NE3_FUNCTION(Arctanh, atanh)
-NE3_FUNCTION(Floor, floor)
-NE3_FUNCTION(Ceil, ceil)
-NE3_FUNCTION(Trunc, trunc)
 NE3_FUNCTION(Erf, erf)
 NE3_FUNCTION(Erfc, erfc)
 #undef NE3_FUNCTION
@@ -103,15 +101,46 @@ struct ComplexLog10 {
     }
 };
 
+// Rounding in plain arithmetic, exact for every float: adding and subtracting 2^52 (2^23
+// for float) rounds to an integer in the current rounding mode (half to even by default,
+// as NumPy's rint), and values that large are integers already. The SSE2 baseline has no
+// rounding instruction, so the libm calls would not vectorise; these do.
+template <class T>
+T round_to_integer(T x) {
+    constexpr T big = T(1) / std::numeric_limits<T>::epsilon();
+    const T ax = std::fabs(x);
+    const T r = std::copysign((ax + big) - big, x);
+    return ax < big ? r : x;  // NaN and infinities stay themselves
+}
+
 struct Rint {
     template <class T>
     static T f(T x) {
-        // nearbyint rounds half to even in the default rounding mode, like NumPy's rint.
         if constexpr (is_complex_v<T>) {
-            return T(std::nearbyint(x.real()), std::nearbyint(x.imag()));
+            return T(round_to_integer(x.real()), round_to_integer(x.imag()));
         } else {
-            return std::nearbyint(x);
+            return round_to_integer(x);
         }
+    }
+};
+struct Floor {
+    template <class T>
+    static T f(T x) {
+        const T r = round_to_integer(x);
+        return r - static_cast<T>(r > x);  // arithmetic, not a branch: it vectorises
+    }
+};
+struct Ceil {
+    template <class T>
+    static T f(T x) {
+        const T r = round_to_integer(x);
+        return r + static_cast<T>(r < x);
+    }
+};
+struct Trunc {
+    template <class T>
+    static T f(T x) {
+        return std::copysign(Floor::f(std::fabs(x)), x);
     }
 };
 
