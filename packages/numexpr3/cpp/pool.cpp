@@ -62,23 +62,21 @@ void ThreadPool::worker(int id) {
     for (;;) {
         spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
         const std::function<void(int)>* job;
-        int threads;
         {
-            // The generation and its job are read together, under the lock that
-            // publishes them, so that no job runs twice.
+            // The generation and its job are read together, under the lock that publishes
+            // them; a job already closed by its caller is skipped, never touched.
             std::unique_lock<std::mutex> lock(mutex_);
             wake_.wait(lock, [&] { return generation_.load() != seen; });
             if (stop_) return;
             seen = generation_.load();
+            if (!open_ || id >= job_threads_) continue;
             job = job_;
-            threads = job_threads_;
+            active_.fetch_add(1, std::memory_order_relaxed);
         }
-        if (id < threads) {
-            (*job)(id);
-            if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-                std::lock_guard<std::mutex> lock(mutex_);
-                done_.notify_one();
-            }
+        (*job)(id);
+        if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            done_.notify_one();
         }
     }
 }
@@ -95,14 +93,21 @@ bool ThreadPool::try_run(int n, const std::function<void(int)>& job) {
         std::lock_guard<std::mutex> lock(mutex_);
         job_ = &job;
         job_threads_ = n;
-        pending_.store(n - 1, std::memory_order_relaxed);
+        open_ = true;
         generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     job(0);
-    if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
+    // The caller has claimed every piece of work it found; workers that have not started
+    // by now (asleep, or preempted on a busy machine) must not start: close the job, then
+    // wait only for those already inside it.
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        open_ = false;
+    }
+    if (!spin_until([&] { return active_.load(std::memory_order_acquire) == 0; })) {
         std::unique_lock<std::mutex> lock(mutex_);
-        done_.wait(lock, [&] { return pending_.load() == 0; });
+        done_.wait(lock, [&] { return active_.load() == 0; });
     }
     return true;
 }

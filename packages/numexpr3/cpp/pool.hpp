@@ -20,9 +20,11 @@ class ThreadPool {
 
     int num_threads() const { return nthreads_; }
 
-    // Runs job(0..n-1) on n threads, the calling thread being thread 0, and returns
-    // when all have finished. Returns false without running anything when another
-    // caller holds the pool: that caller then runs serially instead of waiting.
+    // Runs job(t) on up to n threads, the calling thread being t = 0, and returns when
+    // every call has returned. A worker that is not awake by the time the caller's own
+    // job(0) returns does not run at all, so a job must share its work out dynamically
+    // (each call claims pieces until none are left). Returns false without running anything
+    // when another caller holds the pool: that caller then runs serially instead of waiting.
     bool try_run(int n, const std::function<void(int)>& job);
 
    private:
@@ -36,9 +38,10 @@ class ThreadPool {
     std::condition_variable wake_;
     std::condition_variable done_;
     std::atomic<std::uint64_t> generation_{0};
-    std::atomic<int> pending_{0};
+    std::atomic<int> active_{0};  // workers inside the current job
     const std::function<void(int)>* job_ = nullptr;
     int job_threads_ = 0;
+    bool open_ = false;  // workers may still join the current job
     bool stop_ = false;
 };
 

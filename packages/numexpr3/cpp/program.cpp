@@ -26,6 +26,10 @@ constexpr std::ptrdiff_t kMinBlock = 512;
 // Work (elements x instruction weight) below which an extra thread costs more than it
 // saves.
 constexpr std::ptrdiff_t kWorkPerThread = 40000;
+// Chunks per thread: enough for late threads to be covered by the others.
+constexpr std::ptrdiff_t kChunksPerThread = 8;
+// Reductions with private partial outputs keep them below this size in all.
+constexpr std::ptrdiff_t kMaxPartialBytes = 1 << 20;
 
 // A multi-index; NumPy arrays have at most 64 dimensions.
 using Index = std::array<std::ptrdiff_t, 64>;
@@ -336,75 +340,73 @@ void Program::run(const std::vector<ArrayView>& inputs, const std::vector<ArrayV
     const int requested = nthreads > 0 ? std::min(nthreads, max_threads()) : get_num_threads();
     const std::ptrdiff_t work = plan.size * std::max(weight_, 1);
     const std::ptrdiff_t blocks = (plan.size + plan.block - 1) / plan.block;
-    int nt = static_cast<int>(
+    const int nt = static_cast<int>(
         std::min<std::ptrdiff_t>({requested, std::max<std::ptrdiff_t>(1, work / kWorkPerThread), blocks}));
 
-    // Reductions into a single element, or whose outermost dimension is reduced, give
-    // each thread a private copy of the output, combined in thread order afterwards
-    // (deterministic for a given thread count); otherwise threads split the outermost
-    // dimension and write disjoint parts of the output.
+    // The work is cut into chunks that threads claim one at a time, so that a thread that
+    // wakes late (a busy machine) delays nothing: the others take its share. Chunks are
+    // whole blocks, and for a reduction either whole rows of the outermost (kept)
+    // dimension, so that threads write disjoint outputs, or pieces with a private partial
+    // output each, combined in chunk order afterwards: the result does not depend on
+    // which thread ran what.
+    std::ptrdiff_t unit = plan.block;  // chunk boundaries are multiples of this many elements
+    bool partials = false;
     const std::size_t out_item = reduction_ ? plan.itemsize[out_op] : 0;
-    bool private_outputs = false;
-    std::ptrdiff_t split_unit = 1;  // thread ranges are multiples of this many elements
-    if (reduction_ && nt > 1) {
-        const bool outer_kept = plan.stride(out_op, 0) != 0;
-        if (outer_kept && plan.shape[0] >= nt) {
-            split_unit = plan.size / plan.shape[0];
-        } else {
-            private_outputs = true;
+    std::ptrdiff_t chunks = 1;
+    if (nt > 1) {
+        chunks = std::min<std::ptrdiff_t>(blocks, static_cast<std::ptrdiff_t>(nt) * kChunksPerThread);
+        if (reduction_) {
+            if (plan.stride(out_op, 0) != 0 && plan.shape[0] >= nt) {
+                unit = plan.size / plan.shape[0];
+                chunks = std::min<std::ptrdiff_t>(chunks, plan.shape[0]);
+            } else {
+                partials = true;
+                // Large outputs get one partial per thread's worth of work, not more.
+                if (out_elements * static_cast<std::ptrdiff_t>(out_item) > kMaxPartialBytes) chunks = nt;
+            }
         }
     }
+    const std::ptrdiff_t units = (plan.size + unit - 1) / unit;
+    const std::ptrdiff_t units_per_chunk = (units + chunks - 1) / chunks;
+    chunks = (units + units_per_chunk - 1) / units_per_chunk;
 
     thread_local std::vector<char> scratch_cache;
-    const std::size_t private_bytes =
-        private_outputs ? round_up(static_cast<std::size_t>(out_elements) * out_item, kAlign) : 0;
-    const std::size_t per_thread = plan.scratch_per_thread + private_bytes;
-    const std::size_t needed = per_thread * static_cast<std::size_t>(nt) + kAlign;
+    const std::size_t partial_bytes = round_up(static_cast<std::size_t>(out_elements) * out_item, kAlign);
+    const std::size_t needed = plan.scratch_per_thread * static_cast<std::size_t>(nt) +
+                               (partials ? partial_bytes * static_cast<std::size_t>(chunks) : 0) + kAlign;
     if (scratch_cache.size() < needed) {
         scratch_cache.clear();
         scratch_cache.shrink_to_fit();
         scratch_cache.resize(needed);
     }
     plan.scratch = reinterpret_cast<char*>(round_up(reinterpret_cast<std::uintptr_t>(scratch_cache.data()), kAlign));
+    char* partial_area = plan.scratch + plan.scratch_per_thread * static_cast<std::size_t>(nt);
 
     if (reduction_) reducer_.init(outputs[0].data, out_elements);
+    std::atomic<std::ptrdiff_t> next_chunk{0};
     std::atomic<int> errors{0};
-    auto range_of = [&](int t, int n) {
-        const std::ptrdiff_t units = plan.size / split_unit;
-        const std::ptrdiff_t per = (units + n - 1) / n;
-        std::ptrdiff_t chunk = per * split_unit;
-        if (split_unit == 1)
-            chunk = static_cast<std::ptrdiff_t>(
-                round_up(static_cast<std::size_t>(chunk), static_cast<std::size_t>(plan.block)));
-        const std::ptrdiff_t begin = std::min(plan.size, chunk * t);
-        return std::make_pair(begin, std::min(plan.size, begin + chunk));
-    };
-    auto job = [&](int t, int n) {
-        const auto [begin, end] = range_of(t, n);
-        char* scratch = plan.scratch + per_thread * static_cast<std::size_t>(t);
-        char* reduce_out = nullptr;
-        if (reduction_) {
-            reduce_out = outputs[0].data;
-            if (private_outputs) {
-                reduce_out = scratch + plan.scratch_per_thread;
+    auto job = [&](int t) {
+        char* scratch = plan.scratch + plan.scratch_per_thread * static_cast<std::size_t>(t);
+        kernel_error = 0;
+        for (;;) {
+            const std::ptrdiff_t c = next_chunk.fetch_add(1, std::memory_order_relaxed);
+            if (c >= chunks) break;
+            const std::ptrdiff_t begin = std::min(plan.size, c * units_per_chunk * unit);
+            const std::ptrdiff_t end = std::min(plan.size, begin + units_per_chunk * unit);
+            char* reduce_out = reduction_ ? outputs[0].data : nullptr;
+            if (partials) {
+                reduce_out = partial_area + partial_bytes * static_cast<std::size_t>(c);
                 reducer_.init(reduce_out, out_elements);
             }
+            if (begin < end) execute(plan, begin, end, reduce_out, scratch);
         }
-        if (begin < end) {
-            kernel_error = 0;
-            execute(plan, begin, end, reduce_out, scratch);
-            if (kernel_error != 0) errors.fetch_or(kernel_error);
-        }
+        if (kernel_error != 0) errors.fetch_or(kernel_error);
     };
-    if (nt > 1 && !run_parallel(nt, [&](int t) { job(t, nt); })) {
-        nt = 1;  // the pool is busy with another caller's work: run here instead of waiting
-        private_outputs = false;
-    }
-    if (nt == 1) job(0, 1);
-    if (private_outputs) {
-        for (int t = 0; t < nt; ++t) {
-            const char* partial = plan.scratch + per_thread * static_cast<std::size_t>(t) + plan.scratch_per_thread;
-            reducer_.combine(out_elements, partial, outputs[0].data);
+    // When the pool is busy with another caller's work, run here rather than wait.
+    if (nt == 1 || !run_parallel(nt, job)) job(0);
+    if (partials) {
+        for (std::ptrdiff_t c = 0; c < chunks; ++c) {
+            reducer_.combine(out_elements, partial_area + partial_bytes * static_cast<std::size_t>(c), outputs[0].data);
         }
     }
     if (errors.load() & kErrNegativeIntPower) {
