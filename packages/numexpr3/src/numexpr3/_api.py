@@ -25,13 +25,11 @@ _CACHE_SIZE = 256
 _CASTINGS = ("no", "equiv", "safe", "same_kind", "unsafe")
 _ORDERS = ("C", "F", "A", "K")
 _OPTIONS = {"optimization": ("none", "moderate", "aggressive"), "truediv": (False, True, "auto")}
-_PYTHON_SCALARS = (bool, int, float, complex)
+_PYTHON_SCALARS = frozenset({bool, int, float, complex})
 
 _kernels: dict[str, dict[tuple[str, ...], str]] = {}
 # The last program of this thread or task, for re_evaluate: (parsed, out, order, casting).
 _last: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("numexpr3_last", default=None)
-# Types passed to the compiler as they are; anything else goes through np.asarray.
-_AS_IS = frozenset({np.ndarray, *_PYTHON_SCALARS})
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
@@ -39,10 +37,8 @@ def _parse_cached(ex: str) -> Parsed:
     return parse(ex)
 
 
-def _parse(ex: str, disable_cache: bool = False) -> Parsed:
-    if disable_cache or type(ex) is not str:
-        return parse(ex)
-    return _parse_cached(ex)
+def _parse(ex: str) -> Parsed:
+    return _parse_cached(ex) if type(ex) is str else parse(ex)  # (non-str: parse's TypeError)
 
 
 def _check_options(options: dict[str, Any], casting: str, order: str) -> None:
@@ -131,24 +127,34 @@ def _prepare(
 ) -> tuple[Compiled, list, list]:
     """Look the operands up and find (or compile) the program for them."""
     values = _lookup(parsed.names, local_dict, global_dict, depth + 1)
-    for i, value in enumerate(values):
-        if type(value) not in _AS_IS:
-            values[i] = np.asarray(value)
     targets = []
     if parsed.targets:
         found = _lookup(parsed.targets, local_dict, global_dict, depth + 1, required=False)
         targets = [v if isinstance(v, np.ndarray) else None for v in found]
+    return _program(parsed, values, targets, out, casting, disable_cache), values, targets
+
+
+def _program(parsed: Parsed, values: list, targets: list, out: Any, casting: str, disable_cache: bool) -> Compiled:
+    """The program for these values (non-arrays other than Python numbers become arrays in place)."""
+    arguments = []
+    for i, value in enumerate(values):
+        kind = type(value)
+        if kind in _PYTHON_SCALARS:
+            arguments.append(kind)
+            continue
+        if kind is not np.ndarray:
+            value = values[i] = np.asarray(value)
+        arguments.append((value.dtype, value.ndim))
     if out is not None and not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, not {type(out).__name__}")
     key = (
         parsed.source,
         casting,
         None if out is None else (out.dtype, out.ndim),
-        tuple([(v.dtype, v.ndim) if type(v) is np.ndarray else type(v) for v in values]),
+        tuple(arguments),
         tuple([None if t is None else (t.dtype, t.ndim) for t in targets]),
     )
-    compiled = _compile(key) if disable_cache else _compiled(key)
-    return compiled, values, targets
+    return _compile(key) if disable_cache else _compiled(key)
 
 
 def evaluate(
@@ -187,7 +193,7 @@ def evaluate(
     """
     if kwargs or casting != "safe" or order != "K":
         _check_options(kwargs, casting, order)
-    parsed = _parse(ex, disable_cache)
+    parsed = parse(ex) if disable_cache else _parse(ex)
     compiled, values, targets = _prepare(parsed, local_dict, global_dict, out, casting, _frame_depth - 2, disable_cache)
     _last.set((parsed, out, order, casting))
     return compiled.run(values, targets, out, order)
@@ -256,6 +262,7 @@ class NumExpr:
         if missing:
             raise ValueError(f"the signature lacks the variables {sorted(missing)}")
         self._dtypes = dict(self.signature)
+        self._name_dtypes = [self._dtypes[name] for name in parsed.names]
         # Type-check now; ranks are unknown until called, so any axis up to 32 dimensions passes.
         arguments = tuple((self._dtypes[name], 32) for name in parsed.names)
         self._compiled = _compile((parsed.source, "safe", None, arguments, (None,) * len(parsed.targets)))
@@ -272,20 +279,19 @@ class NumExpr:
             raise TypeError(f"expected at most {len(self.input_names)} arrays, got {len(args)}")
         arrays.update(zip(self.input_names, args))
         values = []
-        for name in self._parsed.names:
+        for name, dtype in zip(self._parsed.names, self._name_dtypes):
             if name not in arrays:
                 raise TypeError(f"missing the array for {name!r}")
-            value = np.asarray(arrays[name])
-            dtype = self._dtypes[name]
-            if value.dtype != dtype:
+            value = arrays[name]
+            if type(value) is not np.ndarray or value.dtype != dtype:
+                value = np.asarray(value)
                 if not np.can_cast(value.dtype, dtype, casting):
                     raise TypeError(f"cannot cast {name!r} from {value.dtype} to {dtype} with casting={casting!r}")
-                value = value.astype(dtype)
+                value = value.astype(dtype, copy=False)
             values.append(value)
-        local_dict = dict(zip(self._parsed.names, values))
-        local_dict.update((t, arrays[t]) for t in self._parsed.targets if t in arrays)
-        compiled, values, targets = _prepare(self._parsed, local_dict, {}, out, casting, 0, False)
-        return compiled.run(values, targets, out, order)
+        targets = [arrays.get(t) for t in self._parsed.targets]
+        targets = [t if isinstance(t, np.ndarray) else None for t in targets]
+        return _program(self._parsed, values, targets, out, casting, False).run(values, targets, out, order)
 
     def __reduce__(self) -> tuple:
         return NumExpr, (self.ex, self.signature)

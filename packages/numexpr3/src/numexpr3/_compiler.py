@@ -133,7 +133,7 @@ class Stage(NamedTuple):
     listing: tuple[tuple[str, ...], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Compiled:
     """A program compiled for one signature of arguments; `run` executes it."""
 
