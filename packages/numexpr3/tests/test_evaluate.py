@@ -592,3 +592,58 @@ def test_print_versions(capsys: pytest.CaptureFixture[str]) -> None:
     assert "numexpr3" in printed
     assert np.__version__ in printed
     assert isinstance(ne.__version__, str)
+
+
+def test_numexpr_object_writes_assignment_targets_passed_by_keyword() -> None:
+    nex = ne.NumExpr("total = a + b; total * 2")
+    a, b = np.arange(3.0), np.ones(3)
+    total = np.zeros(3)
+    np.testing.assert_array_equal(nex(a, b, total=total), (a + b) * 2)
+    np.testing.assert_array_equal(total, a + b)
+    np.testing.assert_array_equal(nex(a, b), (a + b) * 2)  # without it, a temporary
+
+
+def test_reduction_cast_into_out() -> None:
+    x = np.arange(12, dtype=np.int8).reshape(3, 4)
+    out = np.empty(4, np.float64)
+    ne.evaluate("sum(x, axis=0)", out=out)
+    np.testing.assert_array_equal(out, x.sum(axis=0))
+    with pytest.raises(TypeError, match="int64 to int8"):
+        ne.evaluate("sum(x, axis=0)", out=np.empty(4, np.int8))
+
+
+ENVIRONMENT_CHECK = """
+import numexpr3 as ne
+print(ne.MAX_THREADS, ne.nthreads, ne.get_num_threads())
+"""
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({"NUMEXPR_MAX_THREADS": "4", "NUMEXPR_NUM_THREADS": "3"}, "4 3 3"),
+        ({"NUMEXPR_MAX_THREADS": "2", "NUMEXPR_NUM_THREADS": "8"}, "2 2 2"),
+        ({"NUMEXPR_MAX_THREADS": "8", "NUMEXPR_NUM_THREADS": "", "OMP_NUM_THREADS": "5"}, "8 5 5"),
+        ({"NUMEXPR_MAX_THREADS": "8", "NUMEXPR_NUM_THREADS": "", "OMP_NUM_THREADS": ""}, None),
+    ],
+)
+def test_thread_environment_variables(environment: dict[str, str], expected: str | None) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("NUMEXPR_MAX_THREADS", "NUMEXPR_NUM_THREADS", "OMP_NUM_THREADS")
+    }
+    env.update(environment)
+    done = subprocess.run(
+        [sys.executable, "-c", ENVIRONMENT_CHECK], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stderr == ""  # no log lines
+    if expected is None:  # unset: the usable cores, capped
+        maximum, initial, current = map(int, done.stdout.split())
+        assert initial == current == min(ne.detect_number_of_cores(), maximum)
+    else:
+        assert done.stdout.strip() == expected

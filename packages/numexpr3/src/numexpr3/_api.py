@@ -27,7 +27,7 @@ _ORDERS = ("C", "F", "A", "K")
 _OPTIONS = {"optimization": ("none", "moderate", "aggressive"), "truediv": (False, True, "auto")}
 _PYTHON_SCALARS = frozenset({bool, int, float, complex})
 
-_kernels: dict[str, dict[tuple[str, ...], str]] = {}
+_kernels = kernel_table(_core)
 # The last program of this thread or task, for re_evaluate: (parsed, out, order, casting).
 _last: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("numexpr3_last", default=None)
 
@@ -114,8 +114,6 @@ def _compile(key: tuple) -> Compiled:
         if signature is not None
     }
     out_spec = None if out is None else _array_spec(out, "out")
-    if not _kernels:
-        _kernels.update(kernel_table(_core))
     return compile_program(parsed, specs, target_specs, out_spec, casting, _kernels, _core)
 
 
