@@ -29,7 +29,7 @@ def solve(
     weights: np.ndarray,
     *,
     outlier_threshold: float = 4.0,
-    smoothness: float = 1e-3,
+    smoothness: float = 1e-6,
     huber: float = 2.5,
     iterations: int = 50,
 ) -> Solution:
@@ -38,9 +38,9 @@ def solve(
     Weighted least squares made robust by iteratively reweighting with Huber's function of
     the residual length (both axes together), then measurements further than
     ``outlier_threshold`` robust standard deviations from the fit are dropped and the system
-    is solved once more. A weak second-difference prior (``smoothness`` times the mean
-    weight) keeps frames that lost all their measurements on a smooth path. Deterministic:
-    only linear algebra.
+    is solved once more. A second-difference prior of ``smoothness`` times the mean weight,
+    too weak to move frames that have measurements, keeps frames that lost all of theirs on a
+    smooth path. Deterministic: only linear algebra.
     """
     pairs = len(first)
     design = np.zeros((pairs, frames))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import multiprocessing
 import os
 import sys
 import traceback
@@ -171,7 +172,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     workers = max(1, min(args.workers, len(movies)))
     threads = args.threads or max(1, cores // workers)
     failures: dict[str, str] = {}
-    with ProcessPoolExecutor(workers) as pool:
+    # Fresh interpreters, not fork(): the parent's thread pools (FFT, numexpr3) do not survive a fork.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(_process_one, movie, args, threads): movie for movie in movies}
         with tqdm(total=len(movies), unit="movie", desc="zorro batch", disable=args.quiet) as bar:
             for future in as_completed(futures):
