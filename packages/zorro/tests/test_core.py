@@ -20,7 +20,7 @@ def gaussian_map(size: int, centre: tuple[float, float], width: float, noise: fl
 @pytest.mark.parametrize("centre", [(0.0, 0.0), (0.3, -0.45), (-2.25, 1.5), (4.49, -3.1)])
 def test_find_peaks_locates_gaussian_peaks_without_bias(centre):
     maps = gaussian_map(41, centre, 1.5)[None]
-    dy, dx, significance, sigma, error = _core.find_peaks(maps, 10.0, np.array([0.0]))
+    dy, dx, significance, _, error = _core.find_peaks(maps, 10.0, np.array([0.0]))
     assert dy[0] == pytest.approx(centre[0], abs=1e-3)
     assert dx[0] == pytest.approx(centre[1], abs=1e-3)
     assert significance[0] > 10
