@@ -647,3 +647,12 @@ def test_thread_environment_variables(environment: dict[str, str], expected: str
         assert initial == current == min(ne.detect_number_of_cores(), maximum)
     else:
         assert done.stdout.strip() == expected
+
+
+def test_negative_integer_powers_raise_like_numpy() -> None:
+    a = np.array([2, 3, -2])
+    b = np.array([-1, 2, -2])
+    with pytest.raises(ValueError, match="negative integer powers"):
+        ne.evaluate("a ** b")
+    with pytest.raises(ValueError, match="negative integer powers"):
+        ne.evaluate("a ** -2")

@@ -298,7 +298,7 @@ class _Compiler:
     def __init__(
         self,
         parsed: Parsed,
-        specs: dict[str, tuple[str, int] | type],
+        specs: dict[str, tuple[str, int, bool] | type],
         target_specs: dict[str, tuple[str, int]],
         casting: str,
         kernels: dict[str, dict[tuple[str, ...], str]],
