@@ -61,6 +61,9 @@ HOSTILE = [
     "[a]",
     "(a, b)",
     "a[::2]",
+    "a is b",
+    "a not in b",
+    "a @ b",
 ]
 
 

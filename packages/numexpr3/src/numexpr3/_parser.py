@@ -248,14 +248,15 @@ class _Builder:
             return []
         if isinstance(node, ast.BinOp):
             if type(node.op) not in _BINARY_OPERATORS:
-                raise self.error(node, f"operator {type(node.op).__name__} is not supported")
+                raise self.error(node, "the matrix product '@' is not supported")
             return [node.left, node.right]
         if isinstance(node, ast.UnaryOp):
             return [node.operand]
         if isinstance(node, ast.Compare):
             for op in node.ops:
                 if type(op) not in _COMPARISONS:
-                    raise self.error(node, f"comparison {type(op).__name__} is not supported")
+                    word = {ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}[type(op)]
+                    raise self.error(node, f"'{word}' is not supported (compare values with == or !=)")
             return [node.left, *node.comparators]
         if isinstance(node, ast.BoolOp):
             return list(node.values)
