@@ -193,3 +193,27 @@ def test_generated_reductions_match_numpy(case: tuple[tuple, dict[str, np.ndarra
         np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * scale * max(value.size, 1))
     else:
         compare(actual, expected, f"{reduction}({expression}, axis={axis_})")
+
+
+UNARY_FLOAT = ["sin", "cos", "tan", "exp", "expm1", "log", "log1p", "sqrt", "arctan", "tanh", "floor", "absolute"]
+
+
+@given(
+    st.lists(st.integers(0, 4), max_size=3).flatmap(
+        lambda shape: arrays(tuple(shape), "f8") | arrays(tuple(shape), "f4") | arrays(tuple(shape), "c16")
+    ),
+    st.sampled_from(UNARY_FLOAT),
+)
+def test_functions_on_any_layout(x: np.ndarray, function: str) -> None:
+    try:
+        with np.errstate(all="ignore"):
+            expected = getattr(np, function)(x)
+    except TypeError:  # floor of complex
+        with pytest.raises(TypeError, match="not supported"):
+            ne.evaluate(f"{function}(x)")
+        return
+    actual = ne.evaluate(f"{function}(x)")
+    assert actual.dtype == expected.dtype
+    assert actual.shape == expected.shape
+    eps = np.finfo(expected.dtype).eps
+    np.testing.assert_allclose(actual, expected, rtol=4 * eps, atol=4 * eps)
