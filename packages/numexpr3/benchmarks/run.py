@@ -117,10 +117,13 @@ def make_inputs(n: int, dtype: str, names: str = "abc", seed: int = 1234) -> dic
     dt = np.dtype(dtype)
 
     def one() -> np.ndarray:
-        x = rng.random(n) + 0.5  # [0.5, 1.5): log/sqrt safe
+        x = np.empty(n, dt)
+        x.real = rng.random(n)
+        x.real += 0.5  # [0.5, 1.5): log/sqrt safe
         if dt.kind == "c":
-            x = x + 1j * (rng.random(n) - 0.5)
-        return x.astype(dt)
+            x.imag = rng.random(n)
+            x.imag -= 0.5
+        return x
 
     arrays = {v: one() for v in "abc"[: 1 + max("abc".index(x) for x in names)]}
     return {v: arrays[v] if v in names else None for v in "abc"}
