@@ -178,3 +178,29 @@ def test_integer_power_with_negative_exponent_raises_like_numpy() -> None:
 def test_missing_kernel_is_a_type_error() -> None:
     with pytest.raises(TypeError, match=r"bitwise_and\(f8, f8\)"):
         _core.Program([("in", "f8", None), ("out", "f8", None)], [("bitwise_and", 1, (0, 0))])
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "unaligned", "strided", "two outputs"])
+def test_large_outputs_written_with_streaming_stores(layout: str) -> None:
+    """Outputs of more than 8 MB bypass the cache; every byte must still land."""
+    n = 1_500_001
+    rng = np.random.default_rng(3)
+    a, b = rng.random(n), rng.random(n)
+    registers = [("in", "f8", None), ("in", "f8", None), ("out", "f8", None)]
+    instructions = [("add", 2, (0, 1))]
+    if layout == "unaligned":
+        raw = np.empty(8 * n + 8, dtype=np.uint8)
+        out = raw[4 : 4 + 8 * n].view("f8")
+    elif layout == "strided":
+        out = np.empty(2 * n)[::2]
+    else:
+        out = np.empty(n)
+    outputs = [out]
+    if layout == "two outputs":
+        registers.append(("out", "f8", None))
+        instructions.append(("multiply", 3, (0, 1)))
+        outputs.append(np.empty(n))
+    _core.Program(registers, instructions).run([a, b], outputs)
+    np.testing.assert_array_equal(outputs[0], a + b)
+    if layout == "two outputs":
+        np.testing.assert_array_equal(outputs[1], a * b)
