@@ -32,13 +32,8 @@ _kernels = kernel_table(_core)
 _last: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("numexpr3_last", default=None)
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
-def _parse_cached(ex: str) -> Parsed:
-    return parse(ex)
-
-
-def _parse(ex: str) -> Parsed:
-    return _parse_cached(ex) if type(ex) is str else parse(ex)  # (non-str: parse's TypeError)
+# Parsed programs by source (a non-str raises TypeError here or in parse).
+_parse = functools.lru_cache(maxsize=_CACHE_SIZE)(parse)
 
 
 def _check_options(options: dict[str, Any], casting: str, order: str) -> None:
@@ -187,7 +182,7 @@ def evaluate(
         kwargs: numexpr 2's ``optimization`` and ``truediv``, validated and ignored.
 
     Returns:
-        The value of the last statement: a new array, `out`, or the assigned array.
+        The value of the last statement (a new array, `out`, or the assigned array).
     """
     if kwargs or casting != "safe" or order != "K":
         _check_options(kwargs, casting, order)
