@@ -480,7 +480,7 @@ def test_the_cache_is_bounded() -> None:
     for i in range(_api._CACHE_SIZE + 50):
         ne.evaluate(f"a + {i}")
     assert _api._compiled.cache_info().currsize == _api._CACHE_SIZE
-    assert _api._parse_cached.cache_info().currsize == _api._CACHE_SIZE
+    assert _api._parse.cache_info().currsize == _api._CACHE_SIZE
 
 
 # -- NumExpr objects -----------------------------------------------------------------------
