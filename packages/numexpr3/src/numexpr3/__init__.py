@@ -30,7 +30,6 @@ from ._threads import (
 
 #: Elements per VM block (numexpr 2's name).
 __BLOCK_SIZE1__: int = _core.block_size()
-version = __version__
 
 __all__ = [
     "MAX_THREADS",

@@ -682,6 +682,8 @@ def _codegen(
     inputs = []
 
     def new_register(kind: str, typecode: str, value: Any, name: str) -> int:
+        if kind == "temp":  # temporaries are numbered on their own: t0, t1, ...
+            name = f"t{sum(register[0] == 'temp' for register in registers)}"
         registers.append((kind, typecode, value))
         names.append(f"{name}:{typecode}")
         return len(registers) - 1
@@ -714,7 +716,7 @@ def _codegen(
             continue
         dest = fused.get(index)
         if dest is None:
-            dest = free[node[1]].pop() if free[node[1]] else new_register("temp", node[1], None, f"t{len(registers)}")
+            dest = free[node[1]].pop() if free[node[1]] else new_register("temp", node[1], None, "")
             temps.add(dest)
         instructions.append((node[2], dest, tuple(register_of[arg] for arg in node[3])))
         register_of[index] = dest
@@ -727,7 +729,7 @@ def _codegen(
         for index in outputs:
             source = register_of[index]
             if nodes[index][0] == "in" and len(outputs) > 1:
-                copy = new_register("temp", nodes[index][1], None, f"t{len(registers)}")
+                copy = new_register("temp", nodes[index][1], None, "")
                 instructions.append(("copy", copy, (source,)))
                 source = copy
             sources.append(source)
