@@ -119,16 +119,27 @@ TypeCode type_of(const py::array& a, const char* role, std::size_t index) {
     throw py::type_error(operand_name(role, index) + ": unsupported dtype " + std::string(py::str(dt)));
 }
 
-ArrayView view_of(const py::handle& obj, const char* role, std::size_t index, bool writable) {
-    if (!py::isinstance<py::array>(obj)) throw py::type_error(operand_name(role, index) + " must be a numpy.ndarray");
-    auto a = py::reinterpret_borrow<py::array>(obj);
-    if (writable && !a.writeable()) throw py::value_error(operand_name(role, index) + " is read-only");
-    ArrayView v{static_cast<char*>(const_cast<void*>(a.data())), type_of(a, role, index), {}, {}};
-    const auto ndim = static_cast<std::size_t>(a.ndim());
-    v.shape.assign(a.shape(), a.shape() + ndim);
-    v.strides.assign(a.strides(), a.strides() + ndim);
-    return v;
+// Fills `views` with the arrays of a Python sequence, reusing their storage.
+void bind_arrays(const py::sequence& arrays, std::vector<ArrayView>& views, const char* role, bool writable) {
+    const std::size_t n = arrays.size();
+    views.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const py::object obj = arrays[i];
+        if (!py::isinstance<py::array>(obj)) throw py::type_error(operand_name(role, i) + " must be a numpy.ndarray");
+        const auto a = py::reinterpret_borrow<py::array>(obj);
+        if (writable && !a.writeable()) throw py::value_error(operand_name(role, i) + " is read-only");
+        ArrayView& v = views[i];
+        v.data = static_cast<char*>(const_cast<void*>(a.data()));
+        v.type = type_of(a, role, i);
+        const auto ndim = static_cast<std::size_t>(a.ndim());
+        v.shape.assign(a.shape(), a.shape() + ndim);
+        v.strides.assign(a.strides(), a.strides() + ndim);
+    }
 }
+
+// Below this much work (elements x program weight) a run is shorter than handing the GIL
+// over and back.
+constexpr std::ptrdiff_t kKeepGilWork = 16384;
 
 }  // namespace
 
@@ -188,19 +199,31 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
             "run",
             [](const Program& self, const py::sequence& inputs, const py::sequence& outputs, const py::object& shape,
                int nthreads) {
-                std::vector<ArrayView> in, out;
-                in.reserve(inputs.size());
-                out.reserve(outputs.size());
-                for (std::size_t i = 0; i < inputs.size(); ++i) in.push_back(view_of(inputs[i], "input", i, false));
-                for (std::size_t i = 0; i < outputs.size(); ++i) out.push_back(view_of(outputs[i], "output", i, true));
-                std::vector<std::ptrdiff_t> iter_shape;
+                // Reused by the calling thread from call to call: binding allocates nothing
+                // (one thread-local object: each costs a lookup per call).
+                struct Bindings {
+                    std::vector<ArrayView> in, out;
+                    std::vector<std::ptrdiff_t> shape;
+                };
+                thread_local Bindings bindings;
+                auto& [in, out, iter_shape] = bindings;
+                bind_arrays(inputs, in, "input", false);
+                bind_arrays(outputs, out, "output", true);
                 if (!shape.is_none()) {
                     iter_shape = shape.cast<std::vector<std::ptrdiff_t>>();
                 } else if (!out.empty()) {
                     iter_shape = out[0].shape;
+                } else {
+                    iter_shape.clear();
                 }
-                py::gil_scoped_release release;
-                self.run(in, out, std::move(iter_shape), nthreads);
+                std::ptrdiff_t size = 1;
+                for (auto n : iter_shape) size *= n;
+                if (size * self.weight() < kKeepGilWork) {
+                    self.run(in, out, iter_shape, nthreads);
+                } else {
+                    py::gil_scoped_release release;
+                    self.run(in, out, iter_shape, nthreads);
+                }
             },
             py::arg("inputs"), py::arg("outputs"), py::arg("shape") = py::none(), py::arg("nthreads") = 0)
         .def_property_readonly("weight", &Program::weight);

@@ -118,7 +118,8 @@ struct Program::Plan {
     std::size_t bindings_offset = 0;         // register pointers and flags, within a thread's scratch
     bool stream_outputs = false;             // outputs go through a block buffer and streaming stores
     std::vector<std::size_t> buffer_offset;  // per register (in/out/temp), within a thread's scratch
-    char* scratch = nullptr;
+    char* scratch = nullptr;                 // aligned, within scratch_storage
+    std::vector<char> scratch_storage;       // every thread's scratch, kept from run to run
 
     std::ptrdiff_t stride(std::size_t op, std::size_t dim) const { return strides[op * shape.size() + dim]; }
 };
@@ -190,7 +191,7 @@ Program::Program(std::vector<RegisterSpec> registers, const std::vector<Instruct
 }
 
 void Program::run(const std::vector<ArrayView>& inputs, const std::vector<ArrayView>& outputs,
-                  std::vector<std::ptrdiff_t> shape, int nthreads) const {
+                  const std::vector<std::ptrdiff_t>& shape, int nthreads) const {
     if (inputs.size() != input_regs_.size()) {
         throw std::invalid_argument("expected " + std::to_string(input_regs_.size()) + " inputs, got " +
                                     std::to_string(inputs.size()));
@@ -400,7 +401,7 @@ void Program::run(const std::vector<ArrayView>& inputs, const std::vector<ArrayV
     const std::ptrdiff_t units_per_chunk = (units + chunks - 1) / chunks;
     chunks = (units + units_per_chunk - 1) / units_per_chunk;
 
-    thread_local std::vector<char> scratch_cache;
+    std::vector<char>& scratch_cache = plan.scratch_storage;
     const std::size_t partial_bytes = round_up(static_cast<std::size_t>(out_elements) * out_item, kAlign);
     const std::size_t needed = plan.scratch_per_thread * static_cast<std::size_t>(nt) +
                                (partials ? partial_bytes * static_cast<std::size_t>(chunks) : 0) + kAlign;

@@ -52,7 +52,7 @@ class Program {
     // Checks shapes and types (std::invalid_argument), then runs; may be called with
     // the GIL released and from several threads at once.
     void run(const std::vector<ArrayView>& inputs, const std::vector<ArrayView>& outputs,
-             std::vector<std::ptrdiff_t> shape, int nthreads) const;
+             const std::vector<std::ptrdiff_t>& shape, int nthreads) const;
 
     int weight() const { return weight_; }
     int num_inputs() const { return static_cast<int>(input_regs_.size()); }
