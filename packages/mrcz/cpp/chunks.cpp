@@ -236,8 +236,7 @@ std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const st
 }
 
 void scan_chunks(int fd, std::int64_t start, std::size_t nframes, std::int64_t file_size, std::size_t frame_bytes,
-                 std::size_t typesize, std::vector<std::int64_t>& offsets, std::vector<std::int64_t>& sizes) {
-    (void)typesize;  // the chunk's own typesize only steers its shuffle; nbytes is what counts
+                 std::vector<std::int64_t>& offsets, std::vector<std::int64_t>& sizes) {
     offsets.assign(nframes, 0);
     sizes.assign(nframes, 0);
     std::int64_t pos = start;

@@ -55,7 +55,7 @@ std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const st
 // Walks the chunk headers of `nframes` chunks from byte `start`, checking each against
 // the file size and the expected frame size; returns the chunk offsets and sizes.
 void scan_chunks(int fd, std::int64_t start, std::size_t nframes, std::int64_t file_size, std::size_t frame_bytes,
-                 std::size_t typesize, std::vector<std::int64_t>& offsets, std::vector<std::int64_t>& sizes);
+                 std::vector<std::int64_t>& offsets, std::vector<std::int64_t>& sizes);
 
 // Reads and decompresses the given chunks into consecutive frames of `out`.
 void read_compressed(int fd, const std::vector<std::int64_t>& offsets, const std::vector<std::int64_t>& sizes,

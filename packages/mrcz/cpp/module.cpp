@@ -90,7 +90,7 @@ py::tuple py_scan_chunks(int fd, std::int64_t start, std::size_t nframes, std::i
     std::vector<std::int64_t> offsets, sizes;
     {
         py::gil_scoped_release release;
-        scan_chunks(fd, start, nframes, file_size, frame_bytes, 1, offsets, sizes);
+        scan_chunks(fd, start, nframes, file_size, frame_bytes, offsets, sizes);
     }
     return py::make_tuple(py::array_t<std::int64_t>(static_cast<py::ssize_t>(offsets.size()), offsets.data()),
                           py::array_t<std::int64_t>(static_cast<py::ssize_t>(sizes.size()), sizes.data()));
