@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zorro._spectra import critical_exposure, frc, inverse_twice_critical, voltage_factor
+from zorro._elementwise import accumulate_frame
+from zorro._spectra import critical_exposure, dose_normalisation, frc, inverse_twice_critical, voltage_factor
 
 
 def test_critical_exposure_is_grant_and_grigorieff():
@@ -33,3 +34,22 @@ def test_frc_of_an_image_with_itself_is_one_and_of_independent_noise_about_zero(
     assert abs(noise[5:].mean()) < 0.03
     with pytest.raises(ValueError, match="shapes"):
         frc(a, a[:100])
+
+
+def test_dose_normalisation_is_the_brute_force_sum():
+    g = inverse_twice_critical((64, 64), pixel_size=1.0, voltage=300.0)
+    frames, first, step = 30, 1.3, 1.3
+    weights = np.exp(-(first + step * np.arange(frames))[:, None, None] * g[None].astype(np.float64))
+    expected = np.sqrt(frames / (weights**2).sum(axis=0))
+    np.testing.assert_allclose(dose_normalisation(g, frames, first, step), expected, rtol=1e-5)
+    assert dose_normalisation(g, frames, first, step)[0, 0] == pytest.approx(1.0)
+
+
+def test_accumulate_frame_matches_numpy():
+    rng = np.random.default_rng(3)
+    g = inverse_twice_critical((48, 40), pixel_size=1.2, voltage=200.0)
+    spectrum = (rng.standard_normal(g.shape) + 1j * rng.standard_normal(g.shape)).astype(np.complex64)
+    total, weighted = np.ones_like(spectrum), np.zeros_like(spectrum)
+    accumulate_frame(total, weighted, spectrum, g, 7.5)
+    np.testing.assert_allclose(total, 1 + spectrum, rtol=1e-6)
+    np.testing.assert_allclose(weighted, spectrum * np.exp(-7.5 * g), rtol=1e-5, atol=1e-7)

@@ -22,23 +22,17 @@ def accumulate(total: np.ndarray, spectrum: np.ndarray) -> None:
     numexpr3.evaluate("total + spectrum", local_dict={"total": total, "spectrum": spectrum}, out=total)
 
 
-def exposure_filter(inverse_twice_critical: np.ndarray, exposure: float, out: np.ndarray) -> np.ndarray:
-    """``out = exp(-exposure * g)`` with g = 1 / (2 N_c(q)): one frame's dose weights."""
-    return numexpr3.evaluate(
-        "exp(-exposure * g)", local_dict={"g": inverse_twice_critical, "exposure": np.float32(exposure)}, out=out
-    )
-
-
-def accumulate_weighted(total: np.ndarray, spectrum: np.ndarray, weight: np.ndarray) -> None:
-    """``total += spectrum * weight`` (weight real)."""
+def accumulate_frame(
+    total: np.ndarray, weighted: np.ndarray, spectrum: np.ndarray, g: np.ndarray, exposure: float
+) -> None:
+    """One frame into the sums: ``total += spectrum`` and
+    ``weighted += spectrum * exp(-exposure * g)`` (its dose weights; g = 1 / (2 N_c(q)))."""
+    numexpr3.evaluate("total + spectrum", local_dict={"total": total, "spectrum": spectrum}, out=total)
     numexpr3.evaluate(
-        "total + spectrum * weight", local_dict={"total": total, "spectrum": spectrum, "weight": weight}, out=total
+        "weighted + spectrum * exp(-exposure * g)",
+        local_dict={"weighted": weighted, "spectrum": spectrum, "g": g, "exposure": np.float32(exposure)},
+        out=weighted,
     )
-
-
-def accumulate_square(total: np.ndarray, weight: np.ndarray) -> None:
-    """``total += weight * weight``."""
-    numexpr3.evaluate("total + weight * weight", local_dict={"total": total, "weight": weight}, out=total)
 
 
 def scale(spectrum: np.ndarray, factor: np.ndarray) -> None:

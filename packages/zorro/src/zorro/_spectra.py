@@ -31,6 +31,18 @@ def inverse_twice_critical(shape: tuple[int, int], pixel_size: float, voltage: f
     return (0.5 / critical_exposure(q, voltage)).astype(np.float32)
 
 
+def dose_normalisation(g: np.ndarray, frames: int, first_exposure: float, per_frame: float) -> np.ndarray:
+    """sqrt(frames / Σ_k w_k²) with w_k = exp(-(first_exposure + k per_frame) g), k < frames:
+    scales the dose-weighted sum to the plain sum's noise power. The sum is a geometric
+    series, evaluated in float64 with expm1 so that it stays exact where g is tiny."""
+    g = g.astype(np.float64)
+    a = -2.0 * per_frame * g
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(a < 0, np.expm1(frames * a) / np.expm1(a), float(frames))
+    squares = np.exp(-2.0 * first_exposure * g) * ratio
+    return np.sqrt(frames / squares).astype(np.float32)
+
+
 def edge_taper(shape: tuple[int, int], width: int) -> np.ndarray:
     """A window that is 1 inside and falls to 0 at the edges with a cosine over ``width`` pixels."""
 

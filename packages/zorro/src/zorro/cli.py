@@ -74,7 +74,13 @@ def _add_align_options(parser: argparse.ArgumentParser) -> None:
         "--corr-size",
         type=int,
         default=_DEFAULTS.corr_size,
-        help="largest side of the Fourier-cropped correlation grid (default: %(default)s)",
+        help="largest side of the Fourier-cropped correlation grid... (default: %(default)s)",
+    )
+    eng.add_argument(
+        "--max-binning",
+        type=float,
+        default=_DEFAULTS.max_binning,
+        help="...unless that bins by more than this (default: %(default)s)",
     )
     eng.add_argument(
         "--max-shift",
@@ -114,6 +120,7 @@ def _params(args: argparse.Namespace, threads: int | None) -> dict:
         "hot_threshold": args.hot_threshold,
         "band": args.band,
         "corr_size": args.corr_size,
+        "max_binning": args.max_binning,
         "max_shift": args.max_shift,
         "exclude_origin": args.exclude_origin,
         "min_significance": args.min_significance,

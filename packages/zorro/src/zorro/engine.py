@@ -27,7 +27,7 @@ from . import _core, _elementwise
 from ._errors import InputError
 from ._prepare import FramePreparer, find_hot_pixels
 from ._solve import solve
-from ._spectra import frc, inverse_twice_critical
+from ._spectra import dose_normalisation, frc, inverse_twice_critical
 from .io import Movie, check_frames, defect_mask, oriented_gain, read_defects, read_gain, read_movie
 
 
@@ -37,8 +37,11 @@ class Parameters:
 
     band: int = 6
     """Correlate frame pairs (i, j) with 0 < j - i <= band; 0 correlates all pairs."""
-    corr_size: int = 1024
-    """Largest side of the Fourier-cropped grid the correlations are computed on."""
+    corr_size: int = 512
+    """Largest side of the Fourier-cropped grid the correlations are computed on..."""
+    max_binning: float = 4.0
+    """...unless that bins by more than this: the correlation grid keeps at least a quarter of
+    the frequencies, where the signal of a low-dose movie lies."""
     max_shift: float = 40.0
     """Largest shift (input pixels) searched between the two frames of a pair."""
     sigmas: tuple[float, ...] = (0.0, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
@@ -76,6 +79,8 @@ class Parameters:
             raise InputError(f"band must be 0 (all pairs) or positive, not {self.band}")
         if self.corr_size < 32:
             raise InputError(f"corr_size must be at least 32, not {self.corr_size}")
+        if not self.max_binning >= 1:
+            raise InputError(f"max_binning must be at least 1, not {self.max_binning}")
         if not self.max_shift >= 1:
             raise InputError(f"max_shift must be at least 1 pixel, not {self.max_shift}")
         if not self.sigmas or min(self.sigmas) < 0:
@@ -142,12 +147,17 @@ def _smooth_even_at_most(n: int) -> int:
         m -= 2
 
 
-def _crop_spectrum(spectrum: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """The rfft2 spectrum of the Fourier-cropped image of rows x cols (low frequencies kept)."""
-    half = rows // 2
-    out = np.empty((rows, cols // 2 + 1), np.complex64)
-    out[:half] = spectrum[:half, : cols // 2 + 1]
-    out[half:] = spectrum[spectrum.shape[0] - (rows - half) :, : cols // 2 + 1]
+def _cropped_spectrum(frame: np.ndarray, grid: tuple[int, int], crop: tuple[int, int], workers: int) -> np.ndarray:
+    """rfft2 of ``frame`` zero-padded to ``grid``, Fourier-cropped to the low frequencies of a
+    ``crop`` image. Done axis by axis so that the column transforms run only over the
+    columns kept (and the row transforms only over the frame's rows): about half the work
+    of the full transform for a 4 x crop."""
+    rows = scipy.fft.rfft(frame, n=grid[1], axis=1, workers=workers)[:, : crop[1] // 2 + 1]
+    columns = scipy.fft.fft(rows, n=grid[0], axis=0, workers=workers)
+    half = crop[0] // 2
+    out = np.empty((crop[0], crop[1] // 2 + 1), np.complex64)
+    out[:half] = columns[:half]
+    out[half:] = columns[grid[0] - (crop[0] - half) :]
     return out
 
 
@@ -168,6 +178,14 @@ def _window_sums(image: np.ndarray, half: int) -> np.ndarray:
     r0, r1 = np.maximum(0, -s)[:, None], np.minimum(image.shape[0], image.shape[0] - s)[:, None]
     c0, c1 = np.maximum(0, -s)[None, :], np.minimum(image.shape[1], image.shape[1] - s)[None, :]
     return integral[r1, c1] - integral[r0, c1] - integral[r1, c0] + integral[r0, c0]
+
+
+def _frame_sum(frames: np.ndarray) -> np.ndarray:
+    """Sum of all frames as float32; 8-bit counts are added as 16-bit integers when they
+    cannot overflow (several times faster than converting every count to float)."""
+    if frames.dtype == np.uint8 and len(frames) <= 257:
+        return np.add.reduce(frames, axis=0, dtype=np.uint16).astype(np.float32)
+    return np.add.reduce(frames, axis=0, dtype=np.float32)
 
 
 def _pairs(frames: int, band: int) -> tuple[np.ndarray, np.ndarray]:
@@ -249,7 +267,7 @@ def align(
     tick = time.perf_counter()
     gain = _load_gain(p, (h, w))
     bad = _load_defects(p, (h, w))
-    total = frames.sum(axis=0, dtype=np.float64).astype(np.float32)
+    total = _frame_sum(frames)
     if gain is not None:
         total *= gain
     repaired = {"defects": int(bad.sum()), "hot_pixels": 0, "rows": 0, "columns": 0}
@@ -272,14 +290,14 @@ def align(
                 "must be positive; pass dose_per_frame (e⁻/pixel)"
             )
         calibration["dose_per_frame"], calibration["sources"]["dose_per_frame"] = mean_count, "mean count"
-    prepare = FramePreparer(gain, bad, workers)
+    prepare = FramePreparer((h, w), gain, bad, workers)
     timings["hot_pixels"] = time.perf_counter() - tick
 
     # ---- pass 1: cropped spectra and the per-frame terms of the masked correlation
     tick = time.perf_counter()
     pad = int(np.ceil(p.max_shift)) + 2
     grid = (scipy.fft.next_fast_len(h + pad, real=True), scipy.fft.next_fast_len(w + pad, real=True))
-    scale = min(1.0, p.corr_size / max(grid))
+    scale = min(1.0, max(p.corr_size / max(grid), 1 / p.max_binning))
     crop = (_smooth_even_at_most(int(grid[0] * scale)), _smooth_even_at_most(int(grid[1] * scale)))
     binning = np.array([grid[0] / crop[0], grid[1] / crop[1]])
     radius = max(1.0, p.max_shift / binning.max())
@@ -299,10 +317,10 @@ def align(
     crop_norm = np.float32(crop[0] * crop[1] / (grid[0] * grid[1]))
     for k in range(n):
         frame = prepare(frames[k])
-        means[k] = frame.mean()
+        means[k] = frame.mean(dtype=np.float64)
         frame -= np.float32(means[k])
         halves[k % 2] += frame
-        small = _crop_spectrum(scipy.fft.rfft2(frame, s=grid, workers=workers), *crop)
+        small = _cropped_spectrum(frame, grid, crop, workers)
         small *= crop_norm
         binned = scipy.fft.irfft2(small, s=crop, workers=workers) * mask
         spectra[k] = scipy.fft.rfft2(binned, workers=workers)
@@ -350,7 +368,6 @@ def align(
     dose_per_area = calibration["dose_per_frame"] / calibration["pixel_size"] ** 2
     total_spec = np.zeros((big[0], big[1] // 2 + 1), np.complex64)
     dw_spec, even_spec = np.zeros_like(total_spec), np.zeros_like(total_spec)
-    weight_sq, weight = np.zeros_like(g), np.empty_like(g)
     writer = None
     if save_movie is not None:
         compressor = "zstd" if str(save_movie).lower().endswith(".mrcz") else None
@@ -365,18 +382,15 @@ def align(
             overwrite=True,
         )
     try:
+        padded = np.zeros(big, np.float32)
         for k in range(n):
-            frame = prepare(frames[k])
-            frame -= np.float32(means[k])
-            spectrum = scipy.fft.rfft2(frame, s=big, workers=workers)
+            np.subtract(prepare(frames[k]), np.float32(means[k]), out=padded[:h, :w])
+            spectrum = scipy.fft.rfft2(padded, workers=workers)
             _core.phase_shift(spectrum, big[1], float(shifts[k, 0]), float(shifts[k, 1]), threads=workers)
-            _elementwise.accumulate(total_spec, spectrum)
+            # Exposure at the end of the frame, as Grant & Grigorieff (and RELION) weigh it.
+            _elementwise.accumulate_frame(total_spec, dw_spec, spectrum, g, p.pre_exposure + (k + 1) * dose_per_area)
             if k % 2 == 0:
                 _elementwise.accumulate(even_spec, spectrum)
-            exposure = p.pre_exposure + (k + 1) * dose_per_area
-            _elementwise.exposure_filter(g, exposure, out=weight)
-            _elementwise.accumulate_weighted(dw_spec, spectrum, weight)
-            _elementwise.accumulate_square(weight_sq, weight)
             if writer is not None:
                 aligned = scipy.fft.irfft2(spectrum, s=big, workers=workers)[:h, :w] + np.float32(means[k])
                 writer.append(aligned.astype(np.float32))
@@ -390,7 +404,7 @@ def align(
     aligned_sum = scipy.fft.irfft2(total_spec, s=big, workers=workers)[:h, :w]
     even = scipy.fft.irfft2(even_spec, s=big, workers=workers)[:h, :w]
     # Σ w_k F_k · sqrt(N / Σ w_k²): the dose-weighted sum keeps the plain sum's noise power.
-    _elementwise.scale(dw_spec, np.sqrt(np.float32(n) / weight_sq))
+    _elementwise.scale(dw_spec, dose_normalisation(g, n, p.pre_exposure + dose_per_area, dose_per_area))
     sum_dw = scipy.fft.irfft2(dw_spec, s=big, workers=workers)[:h, :w] + offset
     timings["sums"] = time.perf_counter() - tick
 
