@@ -443,7 +443,7 @@ T select(bool c, T x, T y) {
 }
 
 template <class T>
-void where_loop(std::ptrdiff_t n, char* const* args, const bool* scalar) {
+NE3_CLONES void where_loop(std::ptrdiff_t n, char* const* args, const bool* scalar) {
     T* d = reinterpret_cast<T*>(args[0]);
     const bool* c = reinterpret_cast<const bool*>(args[1]);
     const T* a = reinterpret_cast<const T*>(args[2]);

@@ -52,7 +52,7 @@ To convert(From x) {
 }
 
 template <class To, class From>
-void cast_loop(std::ptrdiff_t n, char* const* args, const bool* scalar) {
+NE3_CLONES void cast_loop(std::ptrdiff_t n, char* const* args, const bool* scalar) {
     To* d = reinterpret_cast<To*>(args[0]);
     const From* a = reinterpret_cast<const From*>(args[1]);
     if (scalar[1]) {

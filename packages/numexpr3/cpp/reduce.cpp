@@ -104,7 +104,7 @@ struct AllOp {
 // Eight independent partial results per block: the additions vectorise without
 // reassociation flags, and float sums carry a smaller rounding error than one chain.
 template <class T, class Op>
-void block_loop(std::ptrdiff_t n, const char* x_bytes, char* acc_bytes) {
+NE3_CLONES void block_loop(std::ptrdiff_t n, const char* x_bytes, char* acc_bytes) {
     const T* x = reinterpret_cast<const T*>(x_bytes);
     T* acc = reinterpret_cast<T*>(acc_bytes);
     constexpr int kLanes = 8;
@@ -122,7 +122,7 @@ void block_loop(std::ptrdiff_t n, const char* x_bytes, char* acc_bytes) {
 }
 
 template <class T, class Op>
-void elementwise_loop(std::ptrdiff_t n, const char* x_bytes, char* out, std::ptrdiff_t out_stride) {
+NE3_CLONES void elementwise_loop(std::ptrdiff_t n, const char* x_bytes, char* out, std::ptrdiff_t out_stride) {
     const T* x = reinterpret_cast<const T*>(x_bytes);
     if (out_stride == static_cast<std::ptrdiff_t>(sizeof(T))) {
         T* o = reinterpret_cast<T*>(out);
