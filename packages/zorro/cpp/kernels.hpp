@@ -30,6 +30,12 @@ void find_peaks(const float* maps, std::size_t n, std::size_t h, std::size_t w, 
 void phase_shift(std::complex<float>* spectrum, std::size_t ny, std::size_t nx, double dy, double dx,
                  std::size_t threads);
 
+// Translates the spectrum as phase_shift does (without changing it) and adds the result to
+// `plain` and, multiplied by the real `weight` (same shape), to `weighted`.
+void shift_accumulate(const std::complex<float>* spectrum, std::size_t ny, std::size_t nx, double dy, double dx,
+                      std::complex<float>* plain, std::complex<float>* weighted, const float* weight,
+                      std::size_t threads);
+
 // Replaces every pixel of `image` (h x w) whose `bad` flag is set by the mean of the good
 // pixels in the smallest square window around it that holds any. Returns how many pixels
 // had no good neighbour within max_radius (they are set to 0).

@@ -60,6 +60,27 @@ void py_phase_shift(py::array_t<std::complex<float>> spectrum, std::size_t nx, d
     zorro::phase_shift(data, ny, nx, dy, dx, threads);
 }
 
+void py_shift_accumulate(const py::array_t<std::complex<float>, py::array::c_style>& spectrum, std::size_t nx,
+                         double dy, double dx, py::array_t<std::complex<float>> plain,
+                         py::array_t<std::complex<float>> weighted, const F32& weight, std::size_t threads) {
+    require_writeable_c(plain, "plain");
+    require_writeable_c(weighted, "weighted");
+    if (spectrum.ndim() != 2) throw py::value_error("spectrum must be 2-D");
+    auto ny = static_cast<std::size_t>(spectrum.shape(0));
+    if (static_cast<std::size_t>(spectrum.shape(1)) != nx / 2 + 1)
+        throw py::value_error("an rfft2 spectrum of width nx has nx // 2 + 1 columns");
+    for (const py::array* a : {static_cast<const py::array*>(&plain), static_cast<const py::array*>(&weighted),
+                               static_cast<const py::array*>(&weight)})
+        if (a->ndim() != 2 || a->shape(0) != spectrum.shape(0) || a->shape(1) != spectrum.shape(1))
+            throw py::value_error("plain, weighted and weight must have the spectrum's shape");
+    const auto* in = spectrum.data();
+    auto* p = plain.mutable_data();
+    auto* q = weighted.mutable_data();
+    const float* w = weight.data();
+    py::gil_scoped_release release;
+    zorro::shift_accumulate(in, ny, nx, dy, dx, p, q, w, threads);
+}
+
 std::size_t py_repair_pixels(py::array_t<float> image, const U8& bad, std::size_t max_radius, std::size_t threads) {
     require_writeable_c(image, "image");
     if (image.ndim() != 2 || bad.ndim() != 2 || image.shape(0) != bad.shape(0) || image.shape(1) != bad.shape(1))
@@ -87,6 +108,10 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.def("phase_shift", &py_phase_shift, py::arg("spectrum"), py::arg("nx"), py::arg("dy"), py::arg("dx"),
           py::arg("threads") = 0,
           "Translate the real nx-wide image whose complex64 rfft2 spectrum this is by (dy, dx) pixels, in place.");
+    m.def("shift_accumulate", &py_shift_accumulate, py::arg("spectrum"), py::arg("nx"), py::arg("dy"), py::arg("dx"),
+          py::arg("plain"), py::arg("weighted"), py::arg("weight"), py::arg("threads") = 0,
+          "Add the spectrum translated by (dy, dx) (as phase_shift does) to plain, and times the real weight "
+          "to weighted, in one pass; the spectrum itself is left unchanged.");
     m.def("repair_pixels", &py_repair_pixels, py::arg("image"), py::arg("bad"), py::arg("max_radius") = 16,
           py::arg("threads") = 0,
           "Replace each flagged pixel of a float32 image in place by the mean of the good pixels in the smallest "

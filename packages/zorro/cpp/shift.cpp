@@ -50,4 +50,34 @@ void phase_shift(std::complex<float>* spectrum, std::size_t ny, std::size_t nx, 
     });
 }
 
+void shift_accumulate(const std::complex<float>* spectrum, std::size_t ny, std::size_t nx, double dy, double dx,
+                      std::complex<float>* plain, std::complex<float>* weighted, const float* weight,
+                      std::size_t threads) {
+    std::size_t nxh = nx / 2 + 1;
+    auto ey = ramp(ny, ny, dy);
+    auto ex = ramp(nx, nxh, dx);
+    std::vector<float> ex_re(nxh), ex_im(nxh);
+    for (std::size_t c = 0; c < nxh; ++c) {
+        ex_re[c] = static_cast<float>(ex[c].real());
+        ex_im[c] = static_cast<float>(ex[c].imag());
+    }
+    // One pass over memory: the frame's spectrum is read once and each sum updated once.
+    parallel_for(ny, threads, [&](std::size_t row) {
+        std::size_t base = row * nxh;
+        const auto* in = reinterpret_cast<const float*>(spectrum + base);
+        auto* p = reinterpret_cast<float*>(plain + base);
+        auto* q = reinterpret_cast<float*>(weighted + base);
+        const float* w = weight + base;
+        auto ry = static_cast<float>(ey[row].real()), iy = static_cast<float>(ey[row].imag());
+        for (std::size_t c = 0; c < nxh; ++c) {
+            float fr = ex_re[c] * ry - ex_im[c] * iy, fi = ex_re[c] * iy + ex_im[c] * ry;
+            float vr = in[2 * c] * fr - in[2 * c + 1] * fi, vi = in[2 * c] * fi + in[2 * c + 1] * fr;
+            p[2 * c] += vr;
+            p[2 * c + 1] += vi;
+            q[2 * c] += vr * w[c];
+            q[2 * c + 1] += vi * w[c];
+        }
+    });
+}
+
 }  // namespace zorro

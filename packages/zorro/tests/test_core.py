@@ -96,6 +96,27 @@ def test_phase_shift_matches_numpy_reference_for_fractional_shifts(dy, dx, shape
     np.testing.assert_allclose(scipy.fft.irfft2(spectrum, s=shape), numpy_shift(image, dy, dx), atol=5e-5)
 
 
+def test_shift_accumulate_matches_numpy():
+    rng = np.random.default_rng(5)
+    shape = (40, 54)
+    image = rng.standard_normal(shape).astype(np.float32)
+    spectrum = scipy.fft.rfft2(image).astype(np.complex64)
+    weight = rng.random(spectrum.shape).astype(np.float32)
+    plain = (rng.standard_normal(spectrum.shape) + 1j).astype(np.complex64)
+    weighted = plain.copy()
+    expected_plain, expected_weighted = plain.copy(), weighted.copy()
+    shifted = scipy.fft.rfft2(numpy_shift(image, 2.3, -7.6))
+    expected_plain += shifted
+    expected_weighted += shifted * weight
+    before = spectrum.copy()
+    _core.shift_accumulate(spectrum, shape[1], 2.3, -7.6, plain, weighted, weight)
+    np.testing.assert_array_equal(spectrum, before)
+    np.testing.assert_allclose(plain, expected_plain, atol=2e-4)
+    np.testing.assert_allclose(weighted, expected_weighted, atol=2e-4)
+    with pytest.raises(ValueError, match="shape"):
+        _core.shift_accumulate(spectrum, shape[1], 0.0, 0.0, plain[:5], weighted, weight)
+
+
 def test_phase_shift_checks_the_spectrum_shape():
     with pytest.raises(ValueError, match="columns"):
         _core.phase_shift(np.zeros((8, 8), np.complex64), 8, 1.0, 1.0)

@@ -17,6 +17,16 @@ def find_peaks(
     npt.NDArray[np.float64],
 ]: ...
 def phase_shift(spectrum: npt.NDArray[np.complex64], nx: int, dy: float, dx: float, threads: int = 0) -> None: ...
+def shift_accumulate(
+    spectrum: npt.NDArray[np.complex64],
+    nx: int,
+    dy: float,
+    dx: float,
+    plain: npt.NDArray[np.complex64],
+    weighted: npt.NDArray[np.complex64],
+    weight: npt.ArrayLike,
+    threads: int = 0,
+) -> None: ...
 def repair_pixels(
     image: npt.NDArray[np.float32], bad: npt.ArrayLike, max_radius: int = 16, threads: int = 0
 ) -> int: ...

@@ -180,12 +180,14 @@ def _window_sums(image: np.ndarray, half: int) -> np.ndarray:
     return integral[r1, c1] - integral[r0, c1] - integral[r1, c0] + integral[r0, c0]
 
 
-def _frame_sum(frames: np.ndarray) -> np.ndarray:
-    """Sum of all frames as float32; 8-bit counts are added as 16-bit integers when they
-    cannot overflow (several times faster than converting every count to float)."""
-    if frames.dtype == np.uint8 and len(frames) <= 257:
-        return np.add.reduce(frames, axis=0, dtype=np.uint16).astype(np.float32)
-    return np.add.reduce(frames, axis=0, dtype=np.float32)
+def _half_sums(frames: np.ndarray) -> np.ndarray:
+    """Sums of the even and of the odd frames, float32 (2, y, x). 8-bit counts are added as
+    16-bit integers when they cannot overflow: several times faster than as floats."""
+    if frames.dtype == np.uint8 and len(frames) <= 2 * 257:
+        return np.stack([np.add.reduce(frames[parity::2], axis=0, dtype=np.uint16) for parity in (0, 1)]).astype(
+            np.float32
+        )
+    return np.stack([np.add.reduce(frames[parity::2], axis=0, dtype=np.float32) for parity in (0, 1)])
 
 
 def _pairs(frames: int, band: int) -> tuple[np.ndarray, np.ndarray]:
@@ -267,7 +269,8 @@ def align(
     tick = time.perf_counter()
     gain = _load_gain(p, (h, w))
     bad = _load_defects(p, (h, w))
-    total = _frame_sum(frames)
+    halves = _half_sums(frames)  # of the even and of the odd frames, for the unaligned FRC
+    total = halves[0] + halves[1]
     if gain is not None:
         total *= gain
     repaired = {"defects": int(bad.sum()), "hot_pixels": 0, "rows": 0, "columns": 0}
@@ -312,14 +315,12 @@ def align(
     spectra = np.empty((n, crop[0], crop[1] // 2 + 1), np.complex64)
     local_sum = np.empty((n, 2 * half + 1, 2 * half + 1), np.float32)
     local_var = np.empty_like(local_sum)
-    halves = np.zeros((2, h, w), np.float32)
     means = np.empty(n)
     crop_norm = np.float32(crop[0] * crop[1] / (grid[0] * grid[1]))
     for k in range(n):
         frame = prepare(frames[k])
         means[k] = frame.mean(dtype=np.float64)
         frame -= np.float32(means[k])
-        halves[k % 2] += frame
         small = _cropped_spectrum(frame, grid, crop, workers)
         small *= crop_norm
         binned = scipy.fft.irfft2(small, s=crop, workers=workers) * mask
@@ -366,8 +367,9 @@ def align(
     )
     g = inverse_twice_critical(big, calibration["pixel_size"], calibration["voltage"])
     dose_per_area = calibration["dose_per_frame"] / calibration["pixel_size"] ** 2
-    total_spec = np.zeros((big[0], big[1] // 2 + 1), np.complex64)
-    dw_spec, even_spec = np.zeros_like(total_spec), np.zeros_like(total_spec)
+    half_specs = np.zeros((2, big[0], big[1] // 2 + 1), np.complex64)  # even and odd frames
+    dw_spec = np.zeros_like(half_specs[0])
+    weight = np.empty_like(g)
     writer = None
     if save_movie is not None:
         compressor = "zstd" if str(save_movie).lower().endswith(".mrcz") else None
@@ -386,12 +388,12 @@ def align(
         for k in range(n):
             np.subtract(prepare(frames[k]), np.float32(means[k]), out=padded[:h, :w])
             spectrum = scipy.fft.rfft2(padded, workers=workers)
-            _core.phase_shift(spectrum, big[1], float(shifts[k, 0]), float(shifts[k, 1]), threads=workers)
-            # Exposure at the end of the frame, as Grant & Grigorieff (and RELION) weigh it.
-            _elementwise.accumulate_frame(total_spec, dw_spec, spectrum, g, p.pre_exposure + (k + 1) * dose_per_area)
-            if k % 2 == 0:
-                _elementwise.accumulate(even_spec, spectrum)
+            # Weighted by the exposure at the end of the frame, as Grant & Grigorieff and RELION do.
+            _elementwise.exposure_filter(g, p.pre_exposure + (k + 1) * dose_per_area, out=weight)
+            dy, dx = float(shifts[k, 0]), float(shifts[k, 1])
+            _core.shift_accumulate(spectrum, big[1], dy, dx, half_specs[k % 2], dw_spec, weight, threads=workers)
             if writer is not None:
+                _core.phase_shift(spectrum, big[1], dy, dx, threads=workers)
                 aligned = scipy.fft.irfft2(spectrum, s=big, workers=workers)[:h, :w] + np.float32(means[k])
                 writer.append(aligned.astype(np.float32))
         if writer is not None:
@@ -401,16 +403,20 @@ def align(
             writer.abort()
         raise
     offset = np.float32(means.sum())
-    aligned_sum = scipy.fft.irfft2(total_spec, s=big, workers=workers)[:h, :w]
-    even = scipy.fft.irfft2(even_spec, s=big, workers=workers)[:h, :w]
+    even = scipy.fft.irfft2(half_specs[0], s=big, workers=workers)[:h, :w]
+    odd = scipy.fft.irfft2(half_specs[1], s=big, workers=workers)[:h, :w]
+    del half_specs
+    aligned_sum = even + odd
     # Σ w_k F_k · sqrt(N / Σ w_k²): the dose-weighted sum keeps the plain sum's noise power.
     _elementwise.scale(dw_spec, dose_normalisation(g, n, p.pre_exposure + dose_per_area, dose_per_area))
     sum_dw = scipy.fft.irfft2(dw_spec, s=big, workers=workers)[:h, :w] + offset
     timings["sums"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    frequency, frc_aligned = frc(even, aligned_sum - even, workers=workers)
-    _, frc_unaligned = frc(halves[0], halves[1], workers=workers)
+    frequency, frc_aligned = frc(even, odd, workers=workers)
+    # Gain and repair are linear: applied to the two raw half sums, they give the prepared ones.
+    unaligned_even = prepare(halves[0]).copy()
+    _, frc_unaligned = frc(unaligned_even, prepare(halves[1]), workers=workers)
     timings["frc"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - start
 
