@@ -340,3 +340,11 @@ def test_unsupported_combinations_name_the_op_and_dtypes() -> None:
         ne.evaluate("f & f")
     with pytest.raises(TypeError, match="positive is not supported"):
         ne.evaluate("+b")
+
+
+@pytest.mark.parametrize("dtype", ["u1", "i1", "u8", "i8", "?"])
+@pytest.mark.parametrize("value", [-1, 300, 2**63 - 1])
+def test_comparison_with_an_int_variable_like_numpy(dtype: str, value: int) -> None:
+    x = np.array([0, 1, 5], dtype=dtype)
+    for op in ("<", "<=", "==", "!=", ">", ">="):
+        np.testing.assert_array_equal(ne.evaluate(f"n {op} x", local_dict={"n": value, "x": x}), eval(f"value {op} x"))  # noqa: S307

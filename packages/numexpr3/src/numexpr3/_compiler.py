@@ -490,6 +490,10 @@ class _Compiler:
         specs = [
             a.pytype if isinstance(a, Weak) and not (all_weak or a.pytype is bool) else graph.typecode(a) for a in args
         ]
+        if op in _COMPARISONS and int in specs and all(np.dtype(s).kind in "biu" for s in specs if s is not int):
+            # An int variable compared with integers: in int64 (exact for any value, as NumPy
+            # compares out-of-range Python ints) rather than the other operand's type.
+            specs = ["i8" if s is int else s for s in specs]
         inputs, output = self.resolve(op, specs)
         if op in _COMPARISONS:
             outside = self.compare_outside_range(graph, op, args, inputs[0])
