@@ -347,4 +347,4 @@ def test_unsupported_combinations_name_the_op_and_dtypes() -> None:
 def test_comparison_with_an_int_variable_like_numpy(dtype: str, value: int) -> None:
     x = np.array([0, 1, 5], dtype=dtype)
     for op in ("<", "<=", "==", "!=", ">", ">="):
-        np.testing.assert_array_equal(ne.evaluate(f"n {op} x", local_dict={"n": value, "x": x}), eval(f"value {op} x"))  # noqa: S307
+        np.testing.assert_array_equal(ne.evaluate(f"n {op} x", local_dict={"n": value, "x": x}), eval(f"value {op} x"))
