@@ -286,9 +286,9 @@ def test_python_int_out_of_range_raises_like_numpy() -> None:
 @pytest.mark.parametrize("value", [300, -300, 2**70])
 def test_comparison_with_an_int_outside_the_dtype_range(op: str, value: int) -> None:
     a = np.array([-128, 0, 127], dtype=np.int8)
-    expected = eval(f"a {op} value")  # NumPy's own answer
-    np.testing.assert_array_equal(ne.evaluate(f"a {op} {value}"), expected)
-    np.testing.assert_array_equal(ne.evaluate(f"{value} {op} a"), eval(f"value {op} a"))
+    ufunc = getattr(np, OPERATORS[op])
+    np.testing.assert_array_equal(ne.evaluate(f"a {op} {value}"), ufunc(a, value))
+    np.testing.assert_array_equal(ne.evaluate(f"{value} {op} a"), ufunc(value, a))
 
 
 def test_float16_and_byteswapped_inputs_are_converted() -> None:
@@ -347,4 +347,5 @@ def test_unsupported_combinations_name_the_op_and_dtypes() -> None:
 def test_comparison_with_an_int_variable_like_numpy(dtype: str, value: int) -> None:
     x = np.array([0, 1, 5], dtype=dtype)
     for op in ("<", "<=", "==", "!=", ">", ">="):
-        np.testing.assert_array_equal(ne.evaluate(f"n {op} x", local_dict={"n": value, "x": x}), eval(f"value {op} x"))
+        expected = getattr(np, OPERATORS[op])(value, x)
+        np.testing.assert_array_equal(ne.evaluate(f"n {op} x", local_dict={"n": value, "x": x}), expected)
