@@ -256,6 +256,7 @@ class NumExpr:
             raise ValueError(f"the signature lacks the variables {sorted(missing)}")
         self._dtypes = dict(self.signature)
         self._name_dtypes = [self._dtypes[name] for name in parsed.names]
+        self._positions = [self.input_names.index(name) for name in parsed.names]
         # Type-check now; ranks are unknown until called, so any axis up to 32 dimensions passes.
         arguments = tuple((self._dtypes[name], 32) for name in parsed.names)
         self._compiled = _compile((parsed.source, "safe", None, arguments, (None,) * len(parsed.targets)))
@@ -265,25 +266,30 @@ class NumExpr:
     ) -> np.ndarray:
         """Run with arrays by position (`input_names` order) and/or keyword; assignment
         targets may be passed by keyword too."""
-        arrays.pop("ex_uses_vml", None)  # numexpr 2 compatibility
         if casting != "safe" or order != "K":
             _check_options({}, casting, order)
-        if len(args) > len(self.input_names):
-            raise TypeError(f"expected at most {len(self.input_names)} arrays, got {len(args)}")
-        arrays.update(zip(self.input_names, args))
-        values = []
-        for name, dtype in zip(self._parsed.names, self._name_dtypes):
-            if name not in arrays:
-                raise TypeError(f"missing the array for {name!r}")
-            value = arrays[name]
-            if type(value) is not np.ndarray or value.dtype != dtype:
+        names = self._parsed.names
+        if arrays or len(args) != len(self.input_names):
+            arrays.pop("ex_uses_vml", None)  # numexpr 2 compatibility
+            if len(args) > len(self.input_names):
+                raise TypeError(f"expected at most {len(self.input_names)} arrays, got {len(args)}")
+            arrays.update(zip(self.input_names, args))
+            missing = [name for name in names if name not in arrays]
+            if missing:
+                raise TypeError(f"missing the array for {missing[0]!r}")
+            values = [arrays[name] for name in names]
+            targets = [arrays.get(t) for t in self._parsed.targets]
+            targets = [t if isinstance(t, np.ndarray) else None for t in targets]
+        else:  # all inputs by position, the common case
+            values = [args[position] for position in self._positions]
+            targets = [None] * len(self._parsed.targets)
+        for i, dtype in enumerate(self._name_dtypes):
+            value = values[i]
+            if type(value) is not np.ndarray or (value.dtype is not dtype and value.dtype != dtype):
                 value = np.asarray(value)
                 if not np.can_cast(value.dtype, dtype, casting):
-                    raise TypeError(f"cannot cast {name!r} from {value.dtype} to {dtype} with casting={casting!r}")
-                value = value.astype(dtype, copy=False)
-            values.append(value)
-        targets = [arrays.get(t) for t in self._parsed.targets]
-        targets = [t if isinstance(t, np.ndarray) else None for t in targets]
+                    raise TypeError(f"cannot cast {names[i]!r} from {value.dtype} to {dtype} with casting={casting!r}")
+                values[i] = value.astype(dtype, copy=False)
         return _program(self._parsed, values, targets, out, casting, False).run(values, targets, out, order)
 
     def __reduce__(self) -> tuple:
