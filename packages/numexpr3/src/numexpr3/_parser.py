@@ -173,7 +173,10 @@ class ExpressionError(SyntaxError, ValueError):
     """A malformed or disallowed expression; the message points at the offending token."""
 
     def __str__(self) -> str:
-        return str(self.msg)
+        # The source line and a caret under the token (tracebacks draw them from text/offset).
+        if self.text is None or self.offset is None:
+            return str(self.msg)
+        return f"{self.msg}\n    {self.text}\n    {' ' * (self.offset - 1)}^"
 
 
 @dataclass(frozen=True)
@@ -210,9 +213,10 @@ def _error(source: str, node: ast.AST, message: str) -> ExpressionError:
     shown = (
         ("..." if start else "") + line[start : column + _CONTEXT] + ("..." if column + _CONTEXT < len(line) else "")
     )
-    caret = " " * (column - start + (3 if start else 0)) + "^"
-    text = f"{message} (line {lineno}, column {column + 1})\n    {shown}\n    {caret}"
-    return ExpressionError(text, ("<expression>", lineno, column + 1, line))
+    caret = column - start + (3 if start else 0)
+    return ExpressionError(
+        f"{message} (line {lineno}, column {column + 1})", ("<expression>", lineno, caret + 1, shown)
+    )
 
 
 def _check_name(source: str, node: ast.AST, name: str) -> None:
