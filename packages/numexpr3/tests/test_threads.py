@@ -31,7 +31,7 @@ def test_eight_threads_same_and_different_expressions() -> None:
     barrier = threading.Barrier(8)
 
     def work(worker: int) -> list[str]:
-        barrier.wait()
+        barrier.wait(timeout=60)
         failures = []
         expressions = list(EXPRESSIONS) if worker % 2 else ["2*a + 3*b"] * 5
         for _ in range(10):
@@ -54,7 +54,7 @@ def test_re_evaluate_state_is_per_thread() -> None:
 
     def work(factor: int) -> bool:
         ne.evaluate(f"a * {factor}", local_dict={"a": a})
-        barrier.wait()  # every thread has compiled its own expression
+        barrier.wait(timeout=60)  # every thread has compiled its own expression
         return all(np.array_equal(ne.re_evaluate(local_dict={"a": a}), a * factor) for _ in range(50))
 
     with ThreadPoolExecutor(4) as pool:
