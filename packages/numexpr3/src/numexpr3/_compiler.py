@@ -23,7 +23,7 @@ import numpy as np
 
 from ._parser import REDUCTIONS, Parsed
 
-__all__ = ["Compiled", "compile_program", "native_typecode"]
+__all__ = ["Compiled", "compile_program", "kernel_table", "native_typecode"]
 
 #: The 13 type codes of the VM.
 TYPECODES = ("b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f4", "f8", "c8", "c16")
