@@ -25,24 +25,34 @@ std::vector<std::complex<double>> ramp(std::size_t n, std::size_t count, double 
     return r;
 }
 
+// The separable ramp of a translation by (dy, dx) over an rfft2 spectrum (ny rows, nx/2+1
+// columns), as float real and imaginary parts: plain float arithmetic vectorises, while
+// std::complex's operator* checks for NaN/inf and does not.
+struct Ramp {
+    std::vector<float> y_re, y_im, x_re, x_im;
+    Ramp(std::size_t ny, std::size_t nx, double dy, double dx) {
+        split(ramp(ny, ny, dy), y_re, y_im);
+        split(ramp(nx, nx / 2 + 1, dx), x_re, x_im);
+    }
+    static void split(const std::vector<std::complex<double>>& r, std::vector<float>& re, std::vector<float>& im) {
+        for (const auto& v : r) {
+            re.push_back(static_cast<float>(v.real()));
+            im.push_back(static_cast<float>(v.imag()));
+        }
+    }
+};
+
 }  // namespace
 
 void phase_shift(std::complex<float>* spectrum, std::size_t ny, std::size_t nx, double dy, double dx,
                  std::size_t threads) {
     std::size_t nxh = nx / 2 + 1;
-    auto ey = ramp(ny, ny, dy);
-    auto ex = ramp(nx, nxh, dx);
-    // Plain float arithmetic: std::complex's operator* checks for NaN/inf and does not vectorise.
-    std::vector<float> ex_re(nxh), ex_im(nxh);
-    for (std::size_t c = 0; c < nxh; ++c) {
-        ex_re[c] = static_cast<float>(ex[c].real());
-        ex_im[c] = static_cast<float>(ex[c].imag());
-    }
+    Ramp r(ny, nx, dy, dx);
     parallel_for(ny, threads, [&](std::size_t row) {
         auto* line = reinterpret_cast<float*>(spectrum + row * nxh);
-        auto ry = static_cast<float>(ey[row].real()), iy = static_cast<float>(ey[row].imag());
+        float ry = r.y_re[row], iy = r.y_im[row];
         for (std::size_t c = 0; c < nxh; ++c) {
-            float fr = ex_re[c] * ry - ex_im[c] * iy, fi = ex_re[c] * iy + ex_im[c] * ry;
+            float fr = r.x_re[c] * ry - r.x_im[c] * iy, fi = r.x_re[c] * iy + r.x_im[c] * ry;
             float vr = line[2 * c], vi = line[2 * c + 1];
             line[2 * c] = vr * fr - vi * fi;
             line[2 * c + 1] = vr * fi + vi * fr;
@@ -54,13 +64,7 @@ void shift_accumulate(const std::complex<float>* spectrum, std::size_t ny, std::
                       std::complex<float>* plain, std::complex<float>* weighted, const float* weight,
                       std::size_t threads) {
     std::size_t nxh = nx / 2 + 1;
-    auto ey = ramp(ny, ny, dy);
-    auto ex = ramp(nx, nxh, dx);
-    std::vector<float> ex_re(nxh), ex_im(nxh);
-    for (std::size_t c = 0; c < nxh; ++c) {
-        ex_re[c] = static_cast<float>(ex[c].real());
-        ex_im[c] = static_cast<float>(ex[c].imag());
-    }
+    Ramp r(ny, nx, dy, dx);
     // One pass over memory: the frame's spectrum is read once and each sum updated once.
     parallel_for(ny, threads, [&](std::size_t row) {
         std::size_t base = row * nxh;
@@ -68,9 +72,9 @@ void shift_accumulate(const std::complex<float>* spectrum, std::size_t ny, std::
         auto* p = reinterpret_cast<float*>(plain + base);
         auto* q = reinterpret_cast<float*>(weighted + base);
         const float* w = weight + base;
-        auto ry = static_cast<float>(ey[row].real()), iy = static_cast<float>(ey[row].imag());
+        float ry = r.y_re[row], iy = r.y_im[row];
         for (std::size_t c = 0; c < nxh; ++c) {
-            float fr = ex_re[c] * ry - ex_im[c] * iy, fi = ex_re[c] * iy + ex_im[c] * ry;
+            float fr = r.x_re[c] * ry - r.x_im[c] * iy, fi = r.x_re[c] * iy + r.x_im[c] * ry;
             float vr = in[2 * c] * fr - in[2 * c + 1] * fi, vi = in[2 * c] * fi + in[2 * c + 1] * fr;
             p[2 * c] += vr;
             p[2 * c + 1] += vi;

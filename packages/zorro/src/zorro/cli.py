@@ -21,6 +21,15 @@ from .outputs import SUM_FORMATS
 from .simulate import DRIFT_MODELS
 
 _DEFAULTS = Parameters()
+# The numeric alignment settings offered as options --band, --corr-size, ...: (field, help).
+_TUNING = (
+    ("band", "correlate frame pairs up to this many frames apart; 0 = all pairs"),
+    ("corr_size", "largest side of the Fourier-cropped correlation grid..."),
+    ("max_binning", "...unless that bins by more than this"),
+    ("max_shift", "largest shift searched between paired frames, in pixels"),
+    ("min_significance", "peak significance below which a pair's weight fades out"),
+    ("outlier_threshold", "reject pairs whose residual exceeds this many robust SDs"),
+)
 
 
 def _add_align_options(parser: argparse.ArgumentParser) -> None:
@@ -64,46 +73,15 @@ def _add_align_options(parser: argparse.ArgumentParser) -> None:
     )
 
     eng = parser.add_argument_group("alignment")
-    eng.add_argument(
-        "--band",
-        type=int,
-        default=_DEFAULTS.band,
-        help="correlate frame pairs up to this many frames apart; 0 = all pairs (default: %(default)s)",
-    )
-    eng.add_argument(
-        "--corr-size",
-        type=int,
-        default=_DEFAULTS.corr_size,
-        help="largest side of the Fourier-cropped correlation grid... (default: %(default)s)",
-    )
-    eng.add_argument(
-        "--max-binning",
-        type=float,
-        default=_DEFAULTS.max_binning,
-        help="...unless that bins by more than this (default: %(default)s)",
-    )
-    eng.add_argument(
-        "--max-shift",
-        type=float,
-        default=_DEFAULTS.max_shift,
-        help="largest shift searched between paired frames, in pixels (default: %(default)s)",
-    )
+    for field, text in _TUNING:
+        default = getattr(_DEFAULTS, field)
+        eng.add_argument(
+            f"--{field.replace('_', '-')}", type=type(default), default=default, help=f"{text} (default: %(default)s)"
+        )
     eng.add_argument(
         "--exclude-origin",
         action="store_true",
         help="leave the zero-shift pixel out of peak searches (against fixed-pattern noise)",
-    )
-    eng.add_argument(
-        "--min-significance",
-        type=float,
-        default=_DEFAULTS.min_significance,
-        help="peak significance below which a pair's weight fades out (default: %(default)s)",
-    )
-    eng.add_argument(
-        "--outlier-threshold",
-        type=float,
-        default=_DEFAULTS.outlier_threshold,
-        help="reject pairs whose residual exceeds this many robust SDs (default: %(default)s)",
     )
 
 
@@ -118,13 +96,8 @@ def _params(args: argparse.Namespace, threads: int | None) -> dict:
         "defects": args.defects,
         "hot_pixels": not args.no_hot_pixels,
         "hot_threshold": args.hot_threshold,
-        "band": args.band,
-        "corr_size": args.corr_size,
-        "max_binning": args.max_binning,
-        "max_shift": args.max_shift,
         "exclude_origin": args.exclude_origin,
-        "min_significance": args.min_significance,
-        "outlier_threshold": args.outlier_threshold,
+        **{field: getattr(args, field) for field, _ in _TUNING},
         "workers": threads,
     }
 

@@ -7,7 +7,6 @@ or metadata when the file has them.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,8 +180,3 @@ def defect_mask(spec: dict, frame_shape: tuple[int, int], name: str = "defects")
             raise InputError(f"{name}: defect pixel ({y}, {x}) is outside the {h} x {w} frames")
         mask[y, x] = True
     return mask
-
-
-def read_truth(path: str | os.PathLike) -> dict:
-    """The ``<stem>_truth.json`` that :func:`zorro.simulate.write` puts beside a simulated movie."""
-    return json.loads(Path(path).read_text())
