@@ -424,7 +424,7 @@ void register_mixed_sign_comparisons(Registry& r) {
 // unpredictable branch per element.
 template <class T>
 T select(bool c, T x, T y) {
-    if constexpr (sizeof(T) == 1 || sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8) {
+    if constexpr (std::is_arithmetic_v<T>) {
         using U =
             std::conditional_t<sizeof(T) == 1, std::uint8_t,
                                std::conditional_t<sizeof(T) == 2, std::uint16_t,
