@@ -22,8 +22,11 @@ def find_hot_pixels(total: np.ndarray, threshold: float = 8.0) -> dict[str, np.n
     good = ~(rows[:, None] | columns[None, :])
     # Neighbourhood mean without the pixel itself, over good lines only.
     box = 5
-    weight = scipy.ndimage.uniform_filter(good.astype(np.float32), box) * box * box - good
-    local = (scipy.ndimage.uniform_filter(total * good, box) * box * box - total * good) / np.maximum(weight, 1)
+    if good.all():  # the usual case: one filter pass
+        local = (scipy.ndimage.uniform_filter(total, box) * (box * box) - total) / (box * box - 1)
+    else:
+        weight = scipy.ndimage.uniform_filter(good.astype(np.float32), box) * box * box - good
+        local = (scipy.ndimage.uniform_filter(total * good, box) * box * box - total * good) / np.maximum(weight, 1)
     sigma = np.sqrt(np.maximum(local, 1.0))
     pixels = good & ((total > local + threshold * sigma + 1) | (total < local - threshold * sigma))
     return {"pixels": pixels, "rows": rows, "columns": columns}
