@@ -231,10 +231,14 @@ def _unshare(inputs: list[np.ndarray], outputs: list[np.ndarray]) -> list[np.nda
     result = []
     for array in inputs:
         for output in outputs:
-            if np.may_share_memory(array, output) and not (
-                array.shape == output.shape
-                and array.strides == output.strides
-                and array.__array_interface__["data"][0] == output.__array_interface__["data"][0]
+            if (
+                array is not output
+                and np.may_share_memory(array, output)
+                and not (
+                    array.shape == output.shape
+                    and array.strides == output.strides
+                    and array.__array_interface__["data"][0] == output.__array_interface__["data"][0]
+                )
             ):
                 array = array.copy()
                 break
