@@ -174,11 +174,24 @@ void find_peaks(const float* maps, std::size_t n, std::size_t h, std::size_t w, 
     auto H = static_cast<long>(h), W = static_cast<long>(w);
     parallel_for(n, threads, [&](std::size_t i) {
         const float* map = maps + i * h * w;
-        std::vector<float> blurred(h * w), tmp;
+        std::vector<float> blurred(h * w), tmp, masked, mask, coverage;
+        if (exclude_origin) {
+            std::size_t centre = (h / 2) * w + w / 2;
+            masked.assign(map, map + h * w);
+            masked[centre] = 0;
+            mask.assign(h * w, 1.0f);
+            mask[centre] = 0;
+            coverage.resize(h * w);
+        }
         std::vector<Peak> candidates(nsigma);
         double most_significant = 0;
         for (std::size_t s = 0; s < nsigma; ++s) {
-            blur(map, blurred.data(), h, w, sigmas[s], tmp);
+            blur(exclude_origin ? masked.data() : map, blurred.data(), h, w, sigmas[s], tmp);
+            if (exclude_origin) {
+                // Normalised convolution: the low-pass ignores the origin instead of spreading it.
+                blur(mask.data(), coverage.data(), h, w, sigmas[s], tmp);
+                for (std::size_t k = 0; k < h * w; ++k) blurred[k] /= std::max(coverage[k], 1e-6f);
+            }
             PeakStats st = peak_stats(blurred.data(), H, W, radius, 3.0 + 2.0 * sigmas[s], exclude_origin);
             Fit fit;
             bool ok = subpixel(blurred.data(), H, W, st.py, st.px, st.mean, exclude_origin, fit);

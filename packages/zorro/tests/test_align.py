@@ -116,3 +116,16 @@ def test_dose_weighted_sum_keeps_low_and_damps_high_frequencies(small_movie):
     # 16 e⁻/Å² in total: by Nyquist (0.5/Å) the later frames are strongly attenuated, so the
     # signal part is damped while the noise power is restored; the two sums must differ there.
     assert not np.allclose(weighted[100:, 100:], plain[100:, 100:], rtol=0.05)
+
+
+def test_exclude_origin_defeats_fixed_pattern_noise(rms_error):
+    """A pattern common to every frame (a bad dark or gain reference) puts a peak at zero shift
+    in every correlation; leaving the origin out of the search, the low-pass and the fit
+    recovers the drift, even below a pixel per frame."""
+    movie = simulate(10, 384, dose=2.0, drift="linear", amplitude=0.7, seed=4)
+    pattern = np.random.default_rng(9).normal(0, 1.0, movie.frames.shape[1:]).astype(np.float32)
+    frames = movie.frames + pattern
+    stuck = zorro.align(frames, pixel_size=1.0, hot_pixels=False)
+    assert rms_error(stuck.shifts, movie.shifts) > 1.0
+    freed = zorro.align(frames, pixel_size=1.0, hot_pixels=False, exclude_origin=True)
+    assert rms_error(freed.shifts, movie.shifts) < 0.15

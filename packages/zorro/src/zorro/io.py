@@ -65,8 +65,8 @@ def _read_image_file(path: Path) -> tuple[np.ndarray, dict]:
                 meta = dict(tif.shaped_metadata[0]) if tif.shaped_metadata else {}
             meta.pop("shape", None)
             return data, meta
-    except mrcz.MRCZError as exc:
-        raise InputError(f"cannot read {path}: {exc}") from exc
+    except mrcz.MRCZError as exc:  # its message names the file already
+        raise InputError(f"cannot read {exc}" if path.name in str(exc) else f"cannot read {path}: {exc}") from exc
     except (tifffile.TiffFileError, ValueError, OSError) as exc:
         raise InputError(f"cannot read {path} as TIFF: {exc}") from exc
     raise InputError(f"{path}: unknown file type {suffix!r}; zorro reads {', '.join(MOVIE_SUFFIXES)}")
