@@ -233,17 +233,53 @@ def targets(speed_rows: list[dict], acc: dict, other: dict) -> list[str]:
     return lines
 
 
+def markdown(speed_rows: list[dict], acc: dict, lines: list[str], header: str) -> str:
+    """The results as the markdown tables of packages/zorro/README.md."""
+    out = [
+        header,
+        "",
+        (
+            "| movie (1 e⁻/px/frame, slow drift) | zorro wall s | Zorro 0.7.3 wall s | zorro peak RSS GB "
+            "| Zorro 0.7.3 peak RSS GB | zorro RMS px | Zorro 0.7.3 RMS px |"
+        ),
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in speed_rows:
+        size = r["size"]
+        original_rms = ORIGINAL["rms_slow"].get(size, "-")
+        out.append(
+            f"| 40 x {size}² | {r['wall']:.1f} | {ORIGINAL['time'][size]:.0f} | {r['rss_gb']:.2f} | "
+            f"{ORIGINAL['rss_gb'][size]} | {r['rms']:.3f} | {original_rms} |"
+        )
+    out += ["", "| accuracy case | zorro RMS px (median, range) | Zorro 0.7.3 RMS px |", "|---|---:|---:|"]
+    for dose, errors in acc["512"].items():
+        out.append(
+            f"| 8 x 512², linear 1.08 px/frame, {dose} e⁻/px/frame | {np.median(errors):.3f} "
+            f"({min(errors):.3f}-{max(errors):.3f}) | {ORIGINAL['rms_512'][dose]} |"
+        )
+    for drift, errors in acc["1024"].items():
+        original = ORIGINAL["rms_1024"].get(drift, "-")
+        out.append(
+            f"| 20 x 1024², {drift}, 1 e⁻/px/frame | {np.median(errors):.3f} "
+            f"({min(errors):.3f}-{max(errors):.3f}) | {original} |"
+        )
+    out += ["", "```", *lines, "```", ""]
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="skip the 4096² movie, one seed per accuracy case")
     ap.add_argument("--predecessor-python", help="ignored (the nox bench session passes it to every package)")
+    ap.add_argument("--markdown", type=Path, help="also write the result tables (markdown) to this file")
     args = ap.parse_args(argv)
     import zorro
 
     OUT.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()[0]
     print(
         f"zorro {zorro.__version__} benchmark: python {platform.python_version()}, numpy {np.__version__}, "
-        f"{os.cpu_count()} CPUs, {THREADS} threads, load {os.getloadavg()[0]:.2f}",
+        f"{os.cpu_count()} CPUs, {THREADS} threads, load {load:.2f}",
         flush=True,
     )
     start = time.perf_counter()
@@ -263,6 +299,12 @@ def main(argv: list[str] | None = None) -> int:
         "targets": lines,
     }
     (OUT / "results.json").write_text(json.dumps(results, indent=1))
+    if args.markdown:
+        header = (
+            f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} CPUs, {THREADS} threads, "
+            f"load average {load:.2f} at the start, python {platform.python_version()}, numpy {np.__version__}"
+        )
+        args.markdown.write_text(markdown(speed_rows, acc, lines, header))
     print("\nTARGETS (zorro 1.0 vs the original Zorro 0.7.3 on this machine, zorro-algorithm.md §6)")
     for text in lines:
         print("  " + text)
