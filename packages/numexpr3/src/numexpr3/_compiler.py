@@ -150,7 +150,7 @@ class Compiled:
     result_typecode: str
     #: The call's values are the slots as they are (no conversion, same order).
     direct: bool
-    #: One element-wise stage writing a new array: the common case, run on a short path.
+    #: One element-wise stage writing a new array or `out`: the common case, on a short path.
     simple: bool
 
     def run(self, values: list, target_arrays: list, out: np.ndarray | None, order: str) -> np.ndarray:
@@ -162,12 +162,18 @@ class Compiled:
         stages = self.stages
         if self.simple:
             stage = stages[0]
-            shape = _broadcast([slots[i].shape for i in stage.shape_slots])
             inputs = [slots[i] for i in stage.inputs]
-            layout = "C" if len(shape) < 2 else _result_order(order, inputs, len(shape))
-            result = np.empty(shape, self.result_typecode, order=layout)
-            stage.program.run(inputs, [result], shape)
-            return result
+            shapes = [slots[i].shape for i in stage.shape_slots]
+            if out is None:
+                shape = _broadcast(shapes)
+                layout = "C" if len(shape) < 2 else _result_order(order, inputs, len(shape))
+                out = np.empty(shape, self.result_typecode, order=layout)
+            else:
+                shape = _broadcast([*shapes, out.shape])
+                _check_outputs([out], shape)
+                inputs = _unshare(inputs, [out])
+            stage.program.run(inputs, [out], shape)
+            return out
         slots = list(slots)
         for stage in stages[:-1] if self.result != "slot" else stages:
             slots.append(_run_reduction(stage, slots))
@@ -620,7 +626,7 @@ class _Compiler:
         targets = tuple(parsed.targets.index(t) for t in final_values)
         result_target = parsed.targets.index(last_target) if result_is_target else -1  # type: ignore[arg-type]
         direct = bindings == [(position, None) for position in range(len(names))]
-        simple = len(stages) == 1 and result == "fresh" and not targets
+        simple = len(stages) == 1 and result in ("fresh", "out") and not targets
         return Compiled(
             parsed, tuple(bindings), stages, targets, result, result_target, result_typecode, direct, simple
         )
