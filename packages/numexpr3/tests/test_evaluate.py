@@ -656,3 +656,44 @@ def test_negative_integer_powers_raise_like_numpy() -> None:
         ne.evaluate("a ** b")
     with pytest.raises(ValueError, match="negative integer powers"):
         ne.evaluate("a ** -2")
+
+
+def test_no_frame_inspection_when_both_dicts_are_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    def forbidden(*args: object) -> None:
+        raise AssertionError("sys._getframe called")
+
+    a = np.arange(3.0)
+    monkeypatch.setattr(sys, "_getframe", forbidden)
+    np.testing.assert_array_equal(ne.evaluate("a * w", local_dict={"a": a}, global_dict={"w": 2.0}), a * 2)
+    np.testing.assert_array_equal(ne.evaluate("a + 1", local_dict={"a": a}), a + 1)
+
+
+def test_a_cached_call_compiles_nothing() -> None:
+    from numexpr3 import _api
+
+    a = np.arange(3.0)
+    ne.evaluate("a * 3 - 1")
+    before = _api._compiled.cache_info()
+    for _ in range(5):
+        ne.evaluate("a * 3 - 1")
+    after = _api._compiled.cache_info()
+    assert after.misses == before.misses
+    assert after.hits == before.hits + 5
+
+
+def test_re_evaluate_state_is_per_asyncio_task() -> None:
+    import asyncio
+
+    a = np.arange(4.0)
+
+    async def task(factor: int) -> bool:
+        ne.evaluate(f"a * {factor}", local_dict={"a": a})
+        await asyncio.sleep(0)  # the other task evaluates meanwhile
+        return np.array_equal(ne.re_evaluate(local_dict={"a": a}), a * factor)
+
+    async def main() -> list[bool]:
+        return await asyncio.gather(task(2), task(3))
+
+    assert asyncio.run(main()) == [True, True]
