@@ -697,3 +697,17 @@ def test_re_evaluate_state_is_per_asyncio_task() -> None:
         return await asyncio.gather(task(2), task(3))
 
     assert asyncio.run(main()) == [True, True]
+
+
+def test_programs_with_targets_out_and_reductions_together() -> None:
+    a = np.arange(4.0)
+    x = np.zeros(4)
+    y = np.zeros(4)
+    out = np.zeros(4)
+    assert ne.evaluate("x = a + 1; x * 2", out=out) is out
+    np.testing.assert_array_equal(x, a + 1)
+    np.testing.assert_array_equal(out, (a + 1) * 2)
+    result = ne.evaluate("x = a; y = x * 3; s = sum(y); y / s")
+    np.testing.assert_array_equal(x, a)
+    np.testing.assert_array_equal(y, a * 3)
+    np.testing.assert_allclose(result, a * 3 / np.sum(a * 3))
