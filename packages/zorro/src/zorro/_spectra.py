@@ -56,35 +56,36 @@ def edge_taper(shape: tuple[int, int], width: int) -> np.ndarray:
     return ramp(shape[0])[:, None] * ramp(shape[1])[None, :]
 
 
-def _rings(shape: tuple[int, int], shells: int) -> tuple[np.ndarray, np.ndarray]:
-    """Shell index of every rfft2 pixel of an image of ``shape`` and how many pixels of the
-    full plane it stands for (columns other than 0 and Nyquist appear twice)."""
-    qy = scipy.fft.fftfreq(shape[0])[:, None]
-    qx = scipy.fft.rfftfreq(shape[1])[None, :]
-    index = np.minimum((np.sqrt(qy**2 + qx**2) * 2 * shells).astype(np.intp), shells).ravel()
-    multiplicity = np.full(shape[1] // 2 + 1, 2.0)
-    multiplicity[0] = 1
-    if shape[1] % 2 == 0:
-        multiplicity[-1] = 1
-    return index, np.broadcast_to(multiplicity[None, :], (shape[0], len(multiplicity))).ravel()
-
-
 def frc(a: np.ndarray, b: np.ndarray, shells: int | None = None, workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Fourier ring correlation of two images: (shell centres in cycles/pixel, FRC).
 
     The images' means are removed and their edges tapered (so the border does not
-    correlate); shells are 1/min(shape) wide up to Nyquist.
+    correlate); shells are 1/min(shape) wide up to Nyquist. The rings are summed a block of
+    rows at a time, so that no full-size index or product arrays are made.
     """
     if a.shape != b.shape:
         raise ValueError(f"FRC of images of different shapes {a.shape} and {b.shape}")
     taper = edge_taper(a.shape, max(4, min(a.shape) // 32))
-    fa = scipy.fft.rfft2((a - a.mean()) * taper, workers=workers).ravel()
-    fb = scipy.fft.rfft2((b - b.mean()) * taper, workers=workers).ravel()
+    fa = scipy.fft.rfft2((a - a.mean()) * taper, workers=workers)
+    fb = scipy.fft.rfft2((b - b.mean()) * taper, workers=workers)
     shells = shells or min(a.shape) // 2
-    index, m = _rings(a.shape, shells)
-    cross = np.bincount(index, m * (fa.real * fb.real + fa.imag * fb.imag), shells + 1)[:shells]
-    pa = np.bincount(index, m * (fa.real**2 + fa.imag**2), shells + 1)[:shells]
-    pb = np.bincount(index, m * (fb.real**2 + fb.imag**2), shells + 1)[:shells]
+    qy = scipy.fft.fftfreq(a.shape[0])
+    qx2 = scipy.fft.rfftfreq(a.shape[1])[None, :] ** 2
+    # rfft2 holds half the plane: columns other than 0 and Nyquist stand for two pixels.
+    multiplicity = np.full(a.shape[1] // 2 + 1, 2.0)
+    multiplicity[0] = 1
+    if a.shape[1] % 2 == 0:
+        multiplicity[-1] = 1
+    sums = np.zeros((3, shells + 1))
+    for start in range(0, a.shape[0], 256):
+        rows = slice(start, start + 256)
+        index = np.minimum((np.sqrt(qy[rows, None] ** 2 + qx2) * 2 * shells).astype(np.intp), shells).ravel()
+        ra, rb = fa[rows], fb[rows]
+        for k, values in enumerate(
+            (ra.real * rb.real + ra.imag * rb.imag, ra.real**2 + ra.imag**2, rb.real**2 + rb.imag**2)
+        ):
+            sums[k] += np.bincount(index, (values * multiplicity).ravel(), shells + 1)
+    cross, pa, pb = sums[:, :shells]
     with np.errstate(invalid="ignore", divide="ignore"):
         curve = np.where((pa > 0) & (pb > 0), cross / np.sqrt(pa * pb), 0.0)
     centres = (np.arange(shells) + 0.5) / (2 * shells)

@@ -294,6 +294,11 @@ def align(
             )
         calibration["dose_per_frame"], calibration["sources"]["dose_per_frame"] = mean_count, "mean count"
     prepare = FramePreparer((h, w), gain, bad, workers)
+    # The unaligned FRC now, so the half sums need not be kept. Gain and repair are linear:
+    # applied to the raw half sums they give the sums of the prepared frames.
+    unaligned_even = prepare(halves[0]).copy()
+    _, frc_unaligned = frc(unaligned_even, prepare(halves[1]), workers=workers)
+    del halves, total, unaligned_even
     timings["hot_pixels"] = time.perf_counter() - tick
 
     # ---- pass 1: cropped spectra and the per-frame terms of the masked correlation
@@ -402,21 +407,21 @@ def align(
         if writer is not None:
             writer.abort()
         raise
+    del padded, spectrum, weight
     offset = np.float32(means.sum())
-    even = scipy.fft.irfft2(half_specs[0], s=big, workers=workers)[:h, :w]
-    odd = scipy.fft.irfft2(half_specs[1], s=big, workers=workers)[:h, :w]
-    del half_specs
-    aligned_sum = even + odd
     # Σ w_k F_k · sqrt(N / Σ w_k²): the dose-weighted sum keeps the plain sum's noise power.
     _elementwise.scale(dw_spec, dose_normalisation(g, n, p.pre_exposure + dose_per_area, dose_per_area))
+    del g
     sum_dw = scipy.fft.irfft2(dw_spec, s=big, workers=workers)[:h, :w] + offset
+    del dw_spec
+    even = np.ascontiguousarray(scipy.fft.irfft2(half_specs[0], s=big, workers=workers)[:h, :w])
+    odd = np.ascontiguousarray(scipy.fft.irfft2(half_specs[1], s=big, workers=workers)[:h, :w])
+    del half_specs
+    aligned_sum = even + odd
     timings["sums"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
     frequency, frc_aligned = frc(even, odd, workers=workers)
-    # Gain and repair are linear: applied to the two raw half sums, they give the prepared ones.
-    unaligned_even = prepare(halves[0]).copy()
-    _, frc_unaligned = frc(unaligned_even, prepare(halves[1]), workers=workers)
     timings["frc"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - start
 
