@@ -21,7 +21,7 @@ nox.options.sessions = ["lint", "tests"]
 ROOT = Path(__file__).parent
 WHEELHOUSE = ROOT / "wheelhouse"
 # Packages in dependency order; a package joins when its first real code lands.
-PACKAGES = ["numexpr3", "mrcz"]
+PACKAGES = ["numexpr3", "mrcz", "zorro"]
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 if sys.version_info >= (3, 11):
