@@ -40,8 +40,8 @@ class Parameters:
     corr_size: int = 512
     """Largest side of the Fourier-cropped grid the correlations are computed on..."""
     max_binning: float = 4.0
-    """...unless that bins by more than this: the correlation grid keeps at least a quarter of
-    the frequencies, where the signal of a low-dose movie lies."""
+    """...unless that bins by more than this, so that the correlation grid keeps at least a
+    quarter of the frequencies, where the signal of a low-dose movie lies."""
     max_shift: float = 40.0
     """Largest shift (input pixels) searched between the two frames of a pair."""
     sigmas: tuple[float, ...] = (0.0, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
@@ -61,11 +61,11 @@ class Parameters:
     pre_exposure: float = 0.0
     """e⁻/Å² received before the first frame."""
     gain: str | os.PathLike | np.ndarray | None = None
-    """Gain reference (multiplied into every frame): a path or an array."""
+    """Gain reference, a path or an array, multiplied into every frame."""
     gain_orientation: str = "rot0"
     """Orientation that turns the gain reference into the frames' orientation."""
     defects: str | os.PathLike | np.ndarray | dict | None = None
-    """Defect map: a path, a boolean mask or {"rows": [], "columns": [], "pixels": [[y, x]]}."""
+    """Defect map, as a path, a boolean mask or ``{"rows": [], "columns": [], "pixels": [[y, x]]}``."""
     hot_pixels: bool = True
     """Find and repair hot and dead pixels and lines statistically."""
     hot_threshold: float = 8.0
@@ -112,7 +112,7 @@ class Result:
     """``frequency`` (cycles/pixel), ``aligned`` and ``unaligned``: FRC between the sums of
     the even and of the odd frames."""
     pairs: dict[str, np.ndarray]
-    """Per correlated pair: ``first``, ``second`` (0-based frames), ``measured`` (shift of the
+    """For every correlated pair, ``first``, ``second`` (0-based frames), ``measured`` (shift of the
     second minus the first), ``significance``, ``sigma`` (low-pass chosen), ``weight`` (0 =
     rejected) and ``residual``."""
     parameters: dict

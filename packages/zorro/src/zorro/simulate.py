@@ -203,7 +203,7 @@ def simulate(
     """A synthetic movie with known drift.
 
     ``dose`` is the mean number of electrons per pixel per frame, ``pixel_size`` in Å.
-    ``drift`` is one of :data:`DRIFT_MODELS` with its ``amplitude`` (px/frame for linear and
+    ``drift`` is one of ``DRIFT_MODELS`` (linear, decaying, random-walk) with its ``amplitude`` (px/frame for linear and
     random-walk, total px for decaying; defaults 1, 1 and 20), ``tau`` and ``jitter``. With
     ``gain=True`` the detector has a per-pixel (6 %) and per-column (3 %) sensitivity, and
     :attr:`SimulatedMovie.gain` is its correction stored in ``gain_orientation``.
