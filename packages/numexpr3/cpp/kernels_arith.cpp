@@ -167,9 +167,33 @@ struct Power {
                 base = static_cast<Wide<T>>(base * base);
             }
             return wrap<T>(result);
+        } else if constexpr (is_complex_v<T>) {
+            return complex_power(a, b);
         } else {
             return std::pow(a, b);
         }
+    }
+
+    // NumPy's special cases: z**0 = 1, 0**b = 0 (Re b > 0) or NaN, small integer exponents
+    // by repeated multiplication; the general case through exp(b log z).
+    template <class T>
+    static T complex_power(T a, T b) {
+        using R = typename T::value_type;
+        if (b.real() == 0 && b.imag() == 0) return T(1, 0);
+        if (a.real() == 0 && a.imag() == 0) {
+            if (b.real() > 0) return T(0, 0);
+            return T(std::numeric_limits<R>::quiet_NaN(), std::numeric_limits<R>::quiet_NaN());
+        }
+        if (b.imag() == 0 && b.real() == std::trunc(b.real()) && std::fabs(b.real()) < 100) {
+            const auto n = static_cast<long>(b.real());
+            T result(1, 0), base = a;
+            for (unsigned long m = static_cast<unsigned long>(n < 0 ? -n : n); m != 0; m >>= 1) {
+                if (m & 1u) result = Multiply::f(result, base);
+                base = Multiply::f(base, base);
+            }
+            return n < 0 ? TrueDivide::f(T(1, 0), result) : result;
+        }
+        return std::pow(a, b);
     }
 };
 

@@ -268,9 +268,11 @@ void Program::run(const std::vector<ArrayView>& inputs, const std::vector<ArrayV
         }
         add_operand(o, output_regs_[i], false, i);
         if (reduction_) {
-            // Private per-thread copies share the output's layout, so it must be contiguous.
+            // Private partial copies share the output's layout, so it must be contiguous
+            // (NumPy gives empty arrays arbitrary strides: nothing to check there).
+            const bool empty = std::find(o.shape.begin(), o.shape.end(), 0) != o.shape.end();
             std::ptrdiff_t expect = static_cast<std::ptrdiff_t>(item_size(o.type));
-            for (std::size_t d = ndim; d-- > 0;) {
+            for (std::size_t d = ndim; !empty && d-- > 0;) {
                 if (o.shape[d] != 1 && o.strides[d] != expect) {
                     throw std::invalid_argument("a reduction's output must be C-contiguous");
                 }

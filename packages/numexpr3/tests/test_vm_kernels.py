@@ -204,3 +204,23 @@ def test_large_outputs_written_with_streaming_stores(layout: str) -> None:
     np.testing.assert_array_equal(outputs[0], a + b)
     if layout == "two outputs":
         np.testing.assert_array_equal(outputs[1], a * b)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("typecode", ["c8", "c16"])
+def test_complex_power_special_cases_match_numpy(typecode: str) -> None:
+    """z**0 = 1 (also for 0, inf, NaN), 0**b by the sign of Re b, exact small integer powers."""
+    z = np.array([0, 0, 0, 0, np.inf, np.nan, 2 + 1j, 1 + 1j, -2, 1.5 + 0.5j, 1e-3j], typecode)
+    b = np.array([0, -1, 2, 1 + 1j, 0, 0, 3, -2, 0.5, 0.3 + 2j, 7], typecode)
+    got = run_kernel("power", (typecode, typecode), typecode, [z, b], len(z))
+    want = np.power(z, b)
+    assert_matches(got, want, f"power {typecode}")
+
+
+def test_empty_reduction_output_with_any_strides() -> None:
+    program = _core.Program(
+        [("in", "f8", None), ("out", "f8", None), ("temp", "f8", None)], [("copy", 2, (0,))], ("sum", (1,))
+    )
+    out = np.empty((0, 1))
+    program.run([np.zeros((0, 3))], [out], (0, 3))
+    assert out.shape == (0, 1)

@@ -25,11 +25,12 @@ of the iteration shape into its single output.
 """
 
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import numpy as np
 
-Register = tuple[str, str, bool | int | float | complex | None]
-Instruction = tuple[str, int, tuple[int, ...]]
+Register: TypeAlias = tuple[str, str, bool | int | float | complex | None]
+Instruction: TypeAlias = tuple[str, int, tuple[int, ...]]
 
 def kernel_signatures() -> dict[str, list[tuple[tuple[str, ...], str]]]:
     """Every kernel: op name -> list of (input type codes, output type code)."""
