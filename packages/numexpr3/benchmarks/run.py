@@ -67,6 +67,7 @@ perf = time.perf_counter
 
 SKIPPED: list[str] = []
 FAILURES: list[str] = []  # every numexpr3 exception or wrong result, printed at the end
+BG: dict[str, float] = {}  # share of the CPUs other processes used during the overhead / bandwidth sections
 
 
 def _try_import(name: str):
@@ -420,15 +421,17 @@ def measure_overhead(repeats: int) -> dict[str, float | None]:
     gc.collect()
     gc.disable()
     try:
-        for r in range(repeats):
-            order = list(live)
-            random.Random(r).shuffle(order)
-            for name in order:
-                fn, setup, k = live[name]
-                setup()
-                samples[name].append(sample(fn, k))
+        with Foreign() as fg:
+            for r in range(repeats):
+                order = list(live)
+                random.Random(r).shuffle(order)
+                for name in order:
+                    fn, setup, k = live[name]
+                    setup()
+                    samples[name].append(sample(fn, k))
     finally:
         gc.enable()
+    BG["overhead"] = fg.share
     return {name: (statistics.median(samples[name]) * 1e6 if name in samples else None) for name in calls}
 
 
@@ -470,13 +473,15 @@ def measure_bandwidth(n: int, repeats: int) -> dict[str, float]:
             out.fill(0)
         live[name] = (fn, setup)
     samples: dict[str, list[float]] = {name: [] for name in live}
-    for r in range(repeats):
-        order = list(live)
-        random.Random(r).shuffle(order)
-        for name in order:
-            fn, setup = live[name]
-            setup()
-            samples[name].append(sample(fn, 1))
+    with Foreign() as fg:
+        for r in range(repeats):
+            order = list(live)
+            random.Random(r).shuffle(order)
+            for name in order:
+                fn, setup = live[name]
+                setup()
+                samples[name].append(sample(fn, 1))
+    BG["bandwidth"] = fg.share
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
@@ -658,14 +663,16 @@ def ratio_table(results: list[Result]) -> list[str]:
 
 
 def overhead_table(ov: dict[str, float | None]) -> list[str]:
-    lines = ["", "### Per-call overhead, N = 10 float64 `a + b`, 2 threads (us per call, median)", ""]
+    bg = f"; bg CPU {100 * BG.get('overhead', 0):.0f}%"
+    lines = ["", f"### Per-call overhead, N = 10 float64 `a + b`, 2 threads (us per call, median{bg})", ""]
     lines += ["| call | us |", "|---|---:|"]
     lines += [f"| {name} | {fmt(us)} |" for name, us in ov.items()]
     return lines
 
 
 def bandwidth_table(bw: dict[str, float], n_bw: int, results: list[Result]) -> tuple[list[str], dict[int, float]]:
-    lines = ["", f"### Copy bandwidth, N = {size_label(n_bw)} float64 (16 B/element: read + write)", ""]
+    bg = f"bg CPU {100 * BG.get('bandwidth', 0):.0f}%"
+    lines = ["", f"### Copy bandwidth, N = {size_label(n_bw)} float64 (16 B/element: read + write; {bg})", ""]
     lines += ["| kernel | ms | GB/s |", "|---|---:|---:|"]
     for name, t in bw.items():
         lines.append(f"| {name} | {t * 1e3:.1f} | {16 * n_bw / t / GB:.1f} |")
