@@ -125,12 +125,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, requires=["wheels"], default=False)
 def demo(session: nox.Session) -> None:
-    """The main job: simulate a counting movie, store it as MRCZ, read it back, report."""
-    for package in PACKAGES:
-        install_wheel(session, package)
-    session.install("matplotlib")
-    out = ROOT / "build" / "demo"
-    session.run("python", "tools/demo.py", "--out-dir", str(out), *session.posargs)
+    """The main job: simulate a drifting movie, store it as MRCZ, align it with zorro, report."""
+    install_wheel(session, "zorro")
+    session.run("python", "-m", "zorro.demo", str(ROOT / "build" / "demo"))
 
 
 @nox.session(python=PYTHON, requires=["wheels"], default=False)
