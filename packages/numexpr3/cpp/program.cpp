@@ -13,10 +13,6 @@
 #include <stdexcept>
 #include <tuple>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "pool.hpp"
 
 namespace ne3 {
@@ -34,9 +30,6 @@ constexpr std::ptrdiff_t kWorkPerThread = 40000;
 constexpr std::ptrdiff_t kChunksPerThread = 8;
 // Reductions with private partial outputs keep them below this size in all.
 constexpr std::ptrdiff_t kMaxPartialBytes = 1 << 20;
-// Outputs larger than this (all together) are written with streaming stores: they would
-// not stay in the last-level cache anyway.
-constexpr std::size_t kStreamBytes = 8 << 20;
 
 // A multi-index; NumPy arrays have at most 64 dimensions.
 using Index = std::array<std::ptrdiff_t, 64>;
@@ -51,22 +44,6 @@ std::string shape_str(const std::vector<std::ptrdiff_t>& shape) {
         if (i + 1 < shape.size()) s += " ";
     }
     return s + ")";
-}
-
-// Copies to memory that will not be read soon, bypassing the cache: a normal store first
-// reads the destination line into the cache (a third of the traffic of `a + b`).
-void stream_copy(char* dst, const char* src, std::size_t bytes) {
-#if defined(__SSE2__)
-    const std::size_t head = std::min(bytes, (16 - (reinterpret_cast<std::uintptr_t>(dst) & 15)) & 15);
-    std::memcpy(dst, src, head);
-    dst += head;
-    src += head;
-    bytes -= head;
-    for (; bytes >= 16; bytes -= 16, dst += 16, src += 16) {
-        _mm_stream_si128(reinterpret_cast<__m128i*>(dst), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
-    }
-#endif
-    std::memcpy(dst, src, bytes);
 }
 
 // Copies n elements of `size` bytes between strided locations.
@@ -116,7 +93,6 @@ struct Program::Plan {
     std::ptrdiff_t block = 0;
     std::size_t scratch_per_thread = 0;
     std::size_t bindings_offset = 0;         // register pointers and flags, within a thread's scratch
-    bool stream_outputs = false;             // outputs go through a block buffer and streaming stores
     std::vector<std::size_t> buffer_offset;  // per register (in/out/temp), within a thread's scratch
     char* scratch = nullptr;                 // aligned, within scratch_storage
     std::vector<char> scratch_storage;       // every thread's scratch, kept from run to run
@@ -344,12 +320,6 @@ void Program::run(const std::vector<ArrayView>& inputs, const std::vector<ArrayV
         }
     }
 
-    std::size_t output_bytes = 0;
-    for (const auto& o : outputs) {
-        output_bytes += item_size(o.type) * static_cast<std::size_t>(plan.size);
-    }
-    plan.stream_outputs = !reduction_ && output_bytes >= kStreamBytes;
-
     // Block size and per-thread scratch: a buffer of one block for every temp, input and
     // output register.
     std::size_t bytes_per_element = temp_bytes_;
@@ -523,8 +493,7 @@ void Program::execute(const Plan& plan, std::ptrdiff_t begin, std::ptrdiff_t end
                 ptr[r] = here;
                 scalar[r] = true;
                 direct[o] = true;
-            } else if (one_row && inner == static_cast<std::ptrdiff_t>(plan.itemsize[o]) &&
-                       (is_input || !plan.stream_outputs)) {
+            } else if (one_row && inner == static_cast<std::ptrdiff_t>(plan.itemsize[o])) {
                 ptr[r] = here;
                 scalar[r] = false;
                 direct[o] = true;
@@ -575,13 +544,9 @@ void Program::execute(const Plan& plan, std::ptrdiff_t begin, std::ptrdiff_t end
                         continue;
                     }
                     const std::size_t size = plan.itemsize[o];
-                    char* dst = plan.base[o] + offset_of(o, at);
-                    const char* src = ptr[reg] + k * static_cast<std::ptrdiff_t>(size);
-                    if (plan.stream_outputs && plan.stride(o, last) == static_cast<std::ptrdiff_t>(size)) {
-                        stream_copy(dst, src, static_cast<std::size_t>(count) * size);
-                    } else {
-                        strided_copy(dst, plan.stride(o, last), src, static_cast<std::ptrdiff_t>(size), count, size);
-                    }
+                    strided_copy(plan.base[o] + offset_of(o, at), plan.stride(o, last),
+                                 ptr[reg] + k * static_cast<std::ptrdiff_t>(size), static_cast<std::ptrdiff_t>(size),
+                                 count, size);
                 }
             });
         }
@@ -607,9 +572,6 @@ void Program::execute(const Plan& plan, std::ptrdiff_t begin, std::ptrdiff_t end
             idx[d] %= plan.shape[d];
         }
     }
-#if defined(__SSE2__)
-    if (plan.stream_outputs) _mm_sfence();  // streaming stores are visible before the run returns
-#endif
 }
 
 }  // namespace ne3
