@@ -141,6 +141,40 @@ void bind_arrays(const py::sequence& arrays, std::vector<ArrayView>& views, cons
 // over and back.
 constexpr std::ptrdiff_t kKeepGilWork = 16384;
 
+// Runs a program over views already bound, releasing the GIL when the work is worth it.
+void run_bound(const Program& program, const std::vector<ArrayView>& in, const std::vector<ArrayView>& out,
+               const std::vector<std::ptrdiff_t>& shape, int nthreads) {
+    std::ptrdiff_t size = 1;
+    for (auto n : shape) size *= n;
+    if (size * program.weight() < kKeepGilWork) {
+        program.run(in, out, shape, nthreads);
+    } else {
+        py::gil_scoped_release release;
+        program.run(in, out, shape, nthreads);
+    }
+}
+
+// The NumPy dtype of a type code, made once.
+const py::dtype& dtype_of(TypeCode t) {
+    static const auto* table = [] {
+        auto* dtypes = new std::vector<py::dtype>();  // never freed: outlives the interpreter's teardown
+        for (int i = 0; i < kNumTypes; ++i) dtypes->push_back(py::dtype(type_name(static_cast<TypeCode>(i))));
+        return dtypes;
+    }();
+    return (*table)[static_cast<std::size_t>(t)];
+}
+
+// Reused by the calling thread from call to call, so that binding allocates nothing (one
+// thread-local object: each costs a lookup per call).
+struct Bindings {
+    std::vector<ArrayView> in, out;
+    std::vector<std::ptrdiff_t> shape;
+};
+Bindings& thread_bindings() {
+    thread_local Bindings bindings;
+    return bindings;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
@@ -199,14 +233,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
             "run",
             [](const Program& self, const py::sequence& inputs, const py::sequence& outputs, const py::object& shape,
                int nthreads) {
-                // Reused by the calling thread from call to call: binding allocates nothing
-                // (one thread-local object: each costs a lookup per call).
-                struct Bindings {
-                    std::vector<ArrayView> in, out;
-                    std::vector<std::ptrdiff_t> shape;
-                };
-                thread_local Bindings bindings;
-                auto& [in, out, iter_shape] = bindings;
+                auto& [in, out, iter_shape] = thread_bindings();
                 bind_arrays(inputs, in, "input", false);
                 bind_arrays(outputs, out, "output", true);
                 if (!shape.is_none()) {
@@ -216,16 +243,64 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
                 } else {
                     iter_shape.clear();
                 }
-                std::ptrdiff_t size = 1;
-                for (auto n : iter_shape) size *= n;
-                if (size * self.weight() < kKeepGilWork) {
-                    self.run(in, out, iter_shape, nthreads);
-                } else {
-                    py::gil_scoped_release release;
-                    self.run(in, out, iter_shape, nthreads);
-                }
+                run_bound(self, in, out, iter_shape, nthreads);
             },
             py::arg("inputs"), py::arg("outputs"), py::arg("shape") = py::none(), py::arg("nthreads") = 0)
+        .def(
+            "evaluate",
+            [](const Program& self, const py::sequence& inputs, const py::sequence& shape_arrays, char order) {
+                // The common call in one step: broadcast, allocate the result, run.
+                if (self.is_reduction() || self.num_outputs() != 1) {
+                    throw py::value_error("evaluate() runs element-wise programs with one output");
+                }
+                auto& [in, out, shape] = thread_bindings();
+                bind_arrays(inputs, in, "input", false);
+                shape.clear();
+                for (const auto& obj : shape_arrays) {
+                    const auto a = py::reinterpret_borrow<py::array>(obj);
+                    const auto ndim = static_cast<std::size_t>(a.ndim());
+                    if (ndim > shape.size()) shape.insert(shape.begin(), ndim - shape.size(), 1);
+                    for (std::size_t k = 0; k < ndim; ++k) {
+                        const std::ptrdiff_t n = a.shape(static_cast<py::ssize_t>(k));
+                        std::ptrdiff_t& d = shape[shape.size() - ndim + k];
+                        if (d == 1) {
+                            d = n;
+                        } else if (n != 1 && n != d) {
+                            throw py::value_error("operands could not be broadcast together");
+                        }
+                    }
+                }
+                // 'K'/'A': Fortran order when every full-rank input is Fortran-ordered only.
+                bool fortran = order == 'F';
+                if ((order == 'K' || order == 'A') && shape.size() > 1) {
+                    bool any_full = false;
+                    fortran = true;
+                    for (const auto& obj : inputs) {
+                        const auto a = py::reinterpret_borrow<py::array>(obj);
+                        if (static_cast<std::size_t>(a.ndim()) != shape.size()) continue;
+                        any_full = true;
+                        const int flags = py::detail::array_proxy(a.ptr())->flags;
+                        const bool f = (flags & py::detail::npy_api::NPY_ARRAY_F_CONTIGUOUS_) != 0;
+                        const bool c = (flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) != 0;
+                        fortran = fortran && f && !c;
+                    }
+                    fortran = fortran && any_full;
+                }
+                const TypeCode type = self.output_type(0);
+                std::vector<std::ptrdiff_t> strides(shape.size());
+                std::ptrdiff_t stride = static_cast<std::ptrdiff_t>(item_size(type));
+                for (std::size_t k = 0; k < shape.size(); ++k) {
+                    const std::size_t d = fortran ? k : shape.size() - 1 - k;
+                    strides[d] = stride;
+                    stride *= std::max<std::ptrdiff_t>(shape[d], 1);
+                }
+                py::array result(dtype_of(type), shape, strides);
+                out.resize(1);
+                out[0] = ArrayView{static_cast<char*>(result.mutable_data()), type, shape, strides};
+                run_bound(self, in, out, shape, 0);
+                return result;
+            },
+            py::arg("inputs"), py::arg("shape_arrays"), py::arg("order") = 'K')
         .def_property_readonly("weight", &Program::weight);
 
     m.def("vector_math", &vector_math_backend,

@@ -163,16 +163,11 @@ class Compiled:
         if self.simple:
             stage = stages[0]
             inputs = [slots[i] for i in stage.inputs]
-            shapes = [slots[i].shape for i in stage.shape_slots]
-            if out is None:
-                shape = _broadcast(shapes)
-                layout = "C" if len(shape) < 2 else _result_order(order, inputs, len(shape))
-                out = np.empty(shape, self.result_typecode, order=layout)
-            else:
-                shape = _broadcast([*shapes, out.shape])
-                _check_outputs([out], shape)
-                inputs = _unshare(inputs, [out])
-            stage.program.run(inputs, [out], shape)
+            if out is None:  # broadcast, allocate and run in one call of the VM
+                return stage.program.evaluate(inputs, [slots[i] for i in stage.shape_slots], order)
+            shape = _broadcast([*[slots[i].shape for i in stage.shape_slots], out.shape])
+            _check_outputs([out], shape)
+            stage.program.run(_unshare(inputs, [out]), [out], shape)
             return out
         slots = list(slots)
         for stage in stages[:-1] if self.result != "slot" else stages:
