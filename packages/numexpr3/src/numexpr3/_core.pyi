@@ -59,6 +59,14 @@ class Program:
         an input (the caller copies such inputs first). `nthreads` = 0 uses the pool's
         setting; small work runs on the calling thread. Releases the GIL.
         """
+    def evaluate(
+        self, inputs: Sequence[np.ndarray], shape_arrays: Sequence[np.ndarray], order: str = "K"
+    ) -> np.ndarray:
+        """Run an element-wise, single-output program into a new array.
+
+        The result's shape is the broadcast of `shape_arrays`' shapes; its memory order is
+        `order` ('C', 'F', or for 'K'/'A' Fortran when every full-rank input is).
+        """
     @property
     def weight(self) -> int:
         """Estimated cost per element (for choosing the thread count)."""
