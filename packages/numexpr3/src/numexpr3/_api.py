@@ -260,6 +260,7 @@ class NumExpr:
         # Type-check now; ranks are unknown until called, so any axis up to 32 dimensions passes.
         arguments = tuple((self._dtypes[name], 32) for name in parsed.names)
         self._compiled = _compile((parsed.source, "safe", None, arguments, (None,) * len(parsed.targets)))
+        self._by_rank: dict[tuple, Compiled] = {}
 
     def __call__(
         self, *args: Any, out: np.ndarray | None = None, order: str = "K", casting: str = "safe", **arrays: Any
@@ -290,7 +291,16 @@ class NumExpr:
                 if not np.can_cast(value.dtype, dtype, casting):
                     raise TypeError(f"cannot cast {names[i]!r} from {value.dtype} to {dtype} with casting={casting!r}")
                 values[i] = value.astype(dtype, copy=False)
-        return _program(self._parsed, values, targets, out, casting, False).run(values, targets, out, order)
+        # Inputs now have the signature's dtypes, so their ranks (and the call's casting and
+        # out) pick the program: a small per-object table spares the global cache's key.
+        out_spec = None if out is None else (getattr(out, "dtype", None), getattr(out, "ndim", None))
+        key = (tuple([value.ndim for value in values]), casting, out_spec)
+        compiled = None if any(t is not None for t in targets) else self._by_rank.get(key)
+        if compiled is None:
+            compiled = _program(self._parsed, values, targets, out, casting, False)
+            if not any(t is not None for t in targets) and len(self._by_rank) < 64:
+                self._by_rank[key] = compiled
+        return compiled.run(values, targets, out, order)
 
     def __reduce__(self) -> tuple:
         return NumExpr, (self.ex, self.signature)
