@@ -9,6 +9,7 @@ import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 
 import numexpr3 as ne
 
@@ -100,3 +101,22 @@ def test_no_memory_or_thread_growth_over_many_calls() -> None:
     tracemalloc.stop()
     growth = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
     assert growth < 64 * 1024, growth
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+# Python >= 3.12 warns about forking a process that has threads; forking is the point here.
+@pytest.mark.filterwarnings("ignore:This process.*multi-threaded:DeprecationWarning")
+def test_threaded_work_after_fork() -> None:
+    """A forked child has none of the parent's pool threads: the VM must start its own."""
+    import multiprocessing
+
+    a = np.random.default_rng(1).random(400_000)
+    ne.set_num_threads(2)
+    want = float(ne.evaluate("sum(a * 2)"))  # the parent's pool is running before the fork
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        results = pool.map(_child_sum, [a] * 4, chunksize=1)
+    np.testing.assert_allclose(results, want, rtol=1e-12)
+
+
+def _child_sum(a: np.ndarray) -> float:
+    return float(ne.evaluate("sum(a * 2)"))
