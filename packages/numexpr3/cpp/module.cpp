@@ -164,6 +164,25 @@ const py::dtype& dtype_of(TypeCode t) {
     return (*table)[static_cast<std::size_t>(t)];
 }
 
+// The broadcast of the arrays' shapes, as NumPy's.
+void broadcast_shape(const py::sequence& arrays, std::vector<std::ptrdiff_t>& shape) {
+    shape.clear();
+    for (const auto& obj : arrays) {
+        const auto a = py::reinterpret_borrow<py::array>(obj);
+        const auto ndim = static_cast<std::size_t>(a.ndim());
+        if (ndim > shape.size()) shape.insert(shape.begin(), ndim - shape.size(), 1);
+        for (std::size_t k = 0; k < ndim; ++k) {
+            const std::ptrdiff_t n = a.shape(static_cast<py::ssize_t>(k));
+            std::ptrdiff_t& d = shape[shape.size() - ndim + k];
+            if (d == 1) {
+                d = n;
+            } else if (n != 1 && n != d) {
+                throw py::value_error("operands could not be broadcast together");
+            }
+        }
+    }
+}
+
 // Reused by the calling thread from call to call, so that binding allocates nothing (one
 // thread-local object: each costs a lookup per call).
 struct Bindings {
@@ -255,21 +274,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
                 }
                 auto& [in, out, shape] = thread_bindings();
                 bind_arrays(inputs, in, "input", false);
-                shape.clear();
-                for (const auto& obj : shape_arrays) {
-                    const auto a = py::reinterpret_borrow<py::array>(obj);
-                    const auto ndim = static_cast<std::size_t>(a.ndim());
-                    if (ndim > shape.size()) shape.insert(shape.begin(), ndim - shape.size(), 1);
-                    for (std::size_t k = 0; k < ndim; ++k) {
-                        const std::ptrdiff_t n = a.shape(static_cast<py::ssize_t>(k));
-                        std::ptrdiff_t& d = shape[shape.size() - ndim + k];
-                        if (d == 1) {
-                            d = n;
-                        } else if (n != 1 && n != d) {
-                            throw py::value_error("operands could not be broadcast together");
-                        }
-                    }
-                }
+                broadcast_shape(shape_arrays, shape);
                 // 'K'/'A': Fortran order when every full-rank input is Fortran-ordered only.
                 bool fortran = order == 'F';
                 if ((order == 'K' || order == 'A') && shape.size() > 1) {
@@ -301,6 +306,48 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
                 return result;
             },
             py::arg("inputs"), py::arg("shape_arrays"), py::arg("order") = 'K')
+        .def(
+            "reduce",
+            [](const Program& self, const py::sequence& inputs, const py::sequence& shape_arrays) {
+                // A reduction in one step: broadcast, allocate the result without the
+                // reduced axes (the same memory as with them kept as 1s), run.
+                if (!self.is_reduction()) throw py::value_error("reduce() runs reduction programs");
+                auto& [in, out, shape] = thread_bindings();
+                bind_arrays(inputs, in, "input", false);
+                broadcast_shape(shape_arrays, shape);
+                const auto& [op, axes] = self.reduction();
+                std::vector<char> reduced(shape.size(), 0);
+                for (int axis : axes) {
+                    if (axis < 0 || static_cast<std::size_t>(axis) >= shape.size()) {
+                        throw py::value_error("reduction axis " + std::to_string(axis) + " out of range");
+                    }
+                    reduced[static_cast<std::size_t>(axis)] = 1;
+                    if (shape[static_cast<std::size_t>(axis)] == 0 && (op == "min" || op == "max")) {
+                        throw py::value_error("zero-size array to reduction operation " +
+                                              std::string(op == "min" ? "minimum" : "maximum") +
+                                              " which has no identity");
+                    }
+                }
+                const TypeCode type = self.output_type(0);
+                std::vector<std::ptrdiff_t> kept(shape.size()), kept_strides(shape.size()), final_shape;
+                std::ptrdiff_t stride = static_cast<std::ptrdiff_t>(item_size(type));
+                for (std::size_t d = shape.size(); d-- > 0;) {
+                    kept[d] = reduced[d] ? 1 : shape[d];
+                    kept_strides[d] = stride;
+                    stride *= std::max<std::ptrdiff_t>(kept[d], 1);
+                }
+                for (std::size_t d = 0; d < shape.size(); ++d) {
+                    if (!reduced[d]) final_shape.push_back(shape[d]);
+                }
+                py::array result(dtype_of(type), final_shape);
+                if (result.size() > 0) {
+                    out.resize(1);
+                    out[0] = ArrayView{static_cast<char*>(result.mutable_data()), type, kept, kept_strides};
+                    run_bound(self, in, out, shape, 0);
+                }
+                return result;
+            },
+            py::arg("inputs"), py::arg("shape_arrays"))
         .def_property_readonly("weight", &Program::weight);
 
     m.def("vector_math", &vector_math_backend,

@@ -56,6 +56,7 @@ class Program {
 
     int weight() const { return weight_; }
     bool is_reduction() const { return reduction_.has_value(); }
+    const ReductionSpec& reduction() const { return *reduction_; }
     TypeCode output_type(int i) const {
         return registers_[static_cast<std::size_t>(output_regs_[static_cast<std::size_t>(i)])].type;
     }

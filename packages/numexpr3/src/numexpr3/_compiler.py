@@ -204,6 +204,8 @@ def _broadcast(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
 
 def _run_reduction(stage: Stage, slots: list[np.ndarray]) -> np.ndarray:
     op, axes, mean = stage.reduction  # type: ignore[misc]
+    if not mean:  # broadcast, allocate and run in one call of the VM
+        return stage.program.reduce([slots[i] for i in stage.inputs], [slots[i] for i in stage.shape_slots])
     shape = _broadcast([slots[i].shape for i in stage.shape_slots])
     if op in ("min", "max") and any(shape[axis] == 0 for axis in axes):
         name = "minimum" if op == "min" else "maximum"

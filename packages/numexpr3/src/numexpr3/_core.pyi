@@ -67,6 +67,12 @@ class Program:
         The result's shape is the broadcast of `shape_arrays`' shapes; its memory order is
         `order` ('C', 'F', or for 'K'/'A' Fortran when every full-rank input is).
         """
+    def reduce(self, inputs: Sequence[np.ndarray], shape_arrays: Sequence[np.ndarray]) -> np.ndarray:
+        """Run a reduction program into a new array without the reduced axes.
+
+        The iteration shape is the broadcast of `shape_arrays`' shapes; min and max over an
+        empty axis raise ValueError as NumPy does.
+        """
     @property
     def weight(self) -> int:
         """Estimated cost per element (for choosing the thread count)."""
