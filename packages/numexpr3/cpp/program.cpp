@@ -46,6 +46,41 @@ std::string shape_str(const std::vector<std::ptrdiff_t>& shape) {
     return s + ")";
 }
 
+// Whether the memory spans of two arrays intersect.
+bool overlap(const ArrayView& a, const ArrayView& b) {
+    auto span = [](const ArrayView& v) {
+        std::ptrdiff_t lo = 0, hi = static_cast<std::ptrdiff_t>(item_size(v.type));
+        for (std::size_t d = 0; d < v.shape.size(); ++d) {
+            if (v.shape[d] == 0) return std::make_pair(v.data, v.data);  // empty: no memory
+            const std::ptrdiff_t extent = (v.shape[d] - 1) * v.strides[d];
+            (extent < 0 ? lo : hi) += extent;
+        }
+        return std::make_pair(v.data + lo, v.data + hi);
+    };
+    const auto [a_lo, a_hi] = span(a);
+    const auto [b_lo, b_hi] = span(b);
+    return a_lo < b_hi && b_lo < a_hi;
+}
+
+// The elements of an array in C order, contiguous.
+std::vector<char> contiguous_copy(const ArrayView& a) {
+    const std::size_t size = item_size(a.type), ndim = a.shape.size();
+    std::ptrdiff_t total = 1;
+    for (auto n : a.shape) total *= n;
+    std::vector<char> out(static_cast<std::size_t>(total) * size);
+    std::vector<std::ptrdiff_t> idx(ndim, 0);
+    for (std::ptrdiff_t k = 0; k < total; ++k) {
+        std::ptrdiff_t offset = 0;
+        for (std::size_t d = 0; d < ndim; ++d) offset += idx[d] * a.strides[d];
+        std::memcpy(out.data() + static_cast<std::size_t>(k) * size, a.data + offset, size);
+        for (std::size_t d = ndim; d-- > 0;) {
+            if (++idx[d] < a.shape[d]) break;
+            idx[d] = 0;
+        }
+    }
+    return out;
+}
+
 // Copies n elements of `size` bytes between strided locations.
 void strided_copy(char* dst, std::ptrdiff_t dst_stride, const char* src, std::ptrdiff_t src_stride, std::ptrdiff_t n,
                   std::size_t size) {
@@ -255,6 +290,32 @@ void Program::run(const std::vector<ArrayView>& inputs, const std::vector<ArrayV
                 expect *= o.shape[d];
             }
             plan.operand_reg.back() = -1;
+        }
+    }
+    // An input that overlaps an output other than element for element would be read after
+    // parts of it were overwritten: such inputs are copied first (rare: NumPy does the same).
+    std::vector<std::vector<char>> copies;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        for (std::size_t o = 0; o < outputs.size(); ++o) {
+            const std::size_t out_operand = inputs.size() + o;
+            if (!overlap(inputs[i], outputs[o])) continue;
+            bool same_elements = plan.base[i] == plan.base[out_operand];
+            for (std::size_t d = 0; same_elements && d < ndim; ++d) {
+                same_elements = shape[d] <= 1 ||
+                                plan.broadcast_strides[i * ndim + d] == plan.broadcast_strides[out_operand * ndim + d];
+            }
+            if (same_elements) continue;
+            copies.emplace_back(contiguous_copy(inputs[i]));
+            plan.base[i] = copies.back().data();
+            // The copy is C-contiguous: its strides over the iteration shape.
+            const ArrayView& a = inputs[i];
+            std::ptrdiff_t stride = static_cast<std::ptrdiff_t>(item_size(a.type));
+            const std::size_t lead = ndim - a.shape.size();
+            for (std::size_t k = a.shape.size(); k-- > 0;) {
+                plan.broadcast_strides[i * ndim + lead + k] = a.shape[k] == shape[lead + k] ? stride : 0;
+                stride *= a.shape[k];
+            }
+            break;
         }
     }
     plan.size = std::accumulate(shape.begin(), shape.end(), std::ptrdiff_t{1}, std::multiplies<>());

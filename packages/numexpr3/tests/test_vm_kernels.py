@@ -224,3 +224,28 @@ def test_empty_reduction_output_with_any_strides() -> None:
     out = np.empty((0, 1))
     program.run([np.zeros((0, 3))], [out], (0, 3))
     assert out.shape == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("input_view", "output_view"),
+    [
+        (lambda m: m[:-1], lambda m: m[1:]),  # shifted by one element
+        (lambda m: m[1:], lambda m: m[:-1]),
+        (lambda m: m[::-1], lambda m: m),  # reversed onto itself
+        (lambda m: m[::2], lambda m: m[: (len(m) + 1) // 2]),  # strided onto its own start
+        (lambda m: m, lambda m: m),  # the same elements: in place, no copy needed
+    ],
+)
+def test_inputs_overlapping_the_output_are_read_before_written(input_view, output_view) -> None:
+    memory = np.arange(20_001, dtype="f8")
+    a = input_view(memory)
+    out = output_view(memory)
+    n = min(len(a), len(out))
+    a, out = a[:n], out[:n]
+    want = a * 2 + 1  # computed before anything is overwritten
+    program = _core.Program(
+        [("in", "f8", None), ("out", "f8", None), ("const", "f8", 2.0), ("const", "f8", 1.0), ("temp", "f8", None)],
+        [("multiply", 4, (0, 2)), ("add", 1, (4, 3))],
+    )
+    program.run([a], [out])
+    np.testing.assert_array_equal(out, want)

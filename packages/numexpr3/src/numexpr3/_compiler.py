@@ -167,7 +167,7 @@ class Compiled:
                 return stage.program.evaluate(inputs, [slots[i] for i in stage.shape_slots], order)
             shape = _broadcast([*[slots[i].shape for i in stage.shape_slots], out.shape])
             _check_outputs([out], shape)
-            stage.program.run(_unshare(inputs, [out]), [out], shape)
+            stage.program.run(inputs, [out], shape)
             return out
         slots = list(slots)
         for stage in stages[:-1] if self.result != "slot" else stages:
@@ -182,7 +182,6 @@ class Compiled:
         inputs = [slots[i] for i in stage.inputs]
         if outputs:
             _check_outputs(outputs, shape)
-            inputs = _unshare(inputs, outputs)
         if self.result == "fresh":
             fresh = np.empty(shape, self.result_typecode, order=_result_order(order, inputs, len(shape)))
             outputs.append(fresh)
@@ -227,26 +226,6 @@ def _check_outputs(outputs: list[np.ndarray], shape: tuple[int, ...]) -> None:
             raise ValueError(f"output array has shape {output.shape}, the result has shape {shape}")
         if not output.flags.writeable:
             raise ValueError("output array is read-only")
-
-
-def _unshare(inputs: list[np.ndarray], outputs: list[np.ndarray]) -> list[np.ndarray]:
-    """Copy inputs that overlap an output other than element for element (VM contract)."""
-    result = []
-    for array in inputs:
-        for output in outputs:
-            if (
-                array is not output
-                and np.may_share_memory(array, output)
-                and not (
-                    array.shape == output.shape
-                    and array.strides == output.strides
-                    and array.__array_interface__["data"][0] == output.__array_interface__["data"][0]
-                )
-            ):
-                array = array.copy()
-                break
-        result.append(array)
-    return result
 
 
 def _result_order(order: str, inputs: list[np.ndarray], ndim: int) -> str:

@@ -55,8 +55,8 @@ class Program:
         Inputs broadcast to `shape` (any strides, including zero and negative); their dtypes
         must equal their registers' exactly. Element-wise programs: every output has exactly
         `shape`. Reduction programs: the output has len(shape) dimensions, 1 on the reduced
-        axes and `shape` elsewhere. Outputs must be writable and must not partially overlap
-        an input (the caller copies such inputs first). `nthreads` = 0 uses the pool's
+        axes and `shape` elsewhere. Outputs must be writable; an input that overlaps an
+        output other than element for element is copied first. `nthreads` = 0 uses the pool's
         setting; small work runs on the calling thread. Releases the GIL.
         """
     def evaluate(
