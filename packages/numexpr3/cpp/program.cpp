@@ -118,7 +118,7 @@ struct Program::Plan {
     std::vector<std::ptrdiff_t> shape;              // outermost first
     std::vector<std::ptrdiff_t> strides;            // [operand * ndim + dimension], bytes
     std::vector<std::ptrdiff_t> broadcast_strides;  // the same over the caller's shape
-    std::vector<std::size_t> dims;                  // the caller's dimensions, in iteration order
+    std::vector<std::size_t> dims;                  // the caller's dimensions, in iteration order (then: merged)
     std::vector<char*> base;                        // per operand
     std::vector<std::size_t> itemsize;              // per operand
     std::vector<char> constant;                     // per operand: all strides 0
@@ -341,38 +341,30 @@ void Program::run(const std::vector<ArrayView>& inputs, const std::vector<ArrayV
     std::stable_sort(plan.dims.begin(), plan.dims.end(), [&](std::size_t a, std::size_t b) {
         return std::abs(bstrides[key * ndim + a]) > std::abs(bstrides[key * ndim + b]);
     });
-    // First pass: the merged shape; second: the strides of each operand along it.
+    // One pass: plan.dims is compacted in place to hold, per iteration dimension, the
+    // caller's innermost dimension merged into it (whose strides it takes).
     plan.shape.clear();
-    std::size_t previous = 0;
-    for (std::size_t d : plan.dims) {
-        bool merge = !plan.shape.empty();
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < plan.dims.size(); ++i) {
+        const std::size_t d = plan.dims[i];
+        bool merge = kept > 0;
         for (std::size_t o = 0; merge && o < nops; ++o) {
-            merge = bstrides[o * ndim + previous] == bstrides[o * ndim + d] * shape[d];
+            merge = bstrides[o * ndim + plan.dims[kept - 1]] == bstrides[o * ndim + d] * shape[d];
         }
         if (merge) {
             plan.shape.back() *= shape[d];
+            plan.dims[kept - 1] = d;
         } else {
             plan.shape.push_back(shape[d]);
+            plan.dims[kept++] = d;
         }
-        previous = d;
     }
-    if (plan.shape.empty()) plan.shape.push_back(1);  // a single element
+    plan.dims.resize(kept);
+    if (plan.shape.empty()) plan.shape.push_back(1);  // a single element: all strides 0
     const std::size_t iter_ndim = plan.shape.size();
     plan.strides.assign(nops * iter_ndim, 0);
-    {
-        std::size_t k = 0;
-        bool first = true;
-        previous = 0;
-        for (std::size_t d : plan.dims) {
-            bool merge = !first;
-            for (std::size_t o = 0; merge && o < nops; ++o) {
-                merge = bstrides[o * ndim + previous] == bstrides[o * ndim + d] * shape[d];
-            }
-            if (!first && !merge) ++k;
-            for (std::size_t o = 0; o < nops; ++o) plan.strides[o * iter_ndim + k] = bstrides[o * ndim + d];
-            first = false;
-            previous = d;
-        }
+    for (std::size_t k = 0; k < kept; ++k) {
+        for (std::size_t o = 0; o < nops; ++o) plan.strides[o * iter_ndim + k] = bstrides[o * ndim + plan.dims[k]];
     }
     plan.constant.assign(nops, 1);
     for (std::size_t o = 0; o < nops; ++o) {

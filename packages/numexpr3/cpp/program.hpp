@@ -60,7 +60,6 @@ class Program {
     TypeCode output_type(int i) const {
         return registers_[static_cast<std::size_t>(output_regs_[static_cast<std::size_t>(i)])].type;
     }
-    int num_inputs() const { return static_cast<int>(input_regs_.size()); }
     int num_outputs() const { return static_cast<int>(output_regs_.size()); }
 
    private:

@@ -184,11 +184,6 @@ bool lookup(const std::string& op, TypeCode type, Reducer* out) {
 
 }  // namespace
 
-bool has_reducer(const std::string& op, TypeCode type) {
-    Reducer r{};
-    return lookup(op, type, &r);
-}
-
 Reducer find_reducer(const std::string& op, TypeCode type) {
     Reducer r{};
     if (!lookup(op, type, &r)) {

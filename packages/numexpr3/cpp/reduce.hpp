@@ -22,6 +22,5 @@ struct Reducer {
 
 // Throws std::invalid_argument for an unknown op or a type it does not reduce.
 Reducer find_reducer(const std::string& op, TypeCode type);
-bool has_reducer(const std::string& op, TypeCode type);
 
 }  // namespace ne3
