@@ -8,6 +8,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "arrays.hpp"
+#include "dispatch.hpp"
 #include "kernels.hpp"
 #include "pool.hpp"
 #include "program.hpp"
@@ -73,125 +75,60 @@ void store_constant(RegisterSpec& reg, const py::handle& value) {
     });
 }
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-constexpr char kForeign = '<';  // the byte order mark of a non-native dtype
-#else
-constexpr char kForeign = '>';
-#endif
-
 std::string operand_name(const char* role, std::size_t index) {
     return std::string(role) + " " + std::to_string(index);
 }
 
-// The type code of an array's dtype; reads the descriptor directly (this is on the path of
-// every call).
-TypeCode type_of(const py::array& a, const char* role, std::size_t index) {
-    const py::dtype dt = a.dtype();
-    const char order = dt.byteorder();
-    if (order == kForeign) throw py::value_error(operand_name(role, index) + ": non-native byte order");
-    const auto size = dt.itemsize();
-    switch (dt.kind()) {
-        case 'b':
-            return TypeCode::b1;
-        case 'i':
-            if (size == 1) return TypeCode::i1;
-            if (size == 2) return TypeCode::i2;
-            if (size == 4) return TypeCode::i4;
-            if (size == 8) return TypeCode::i8;
-            break;
-        case 'u':
-            if (size == 1) return TypeCode::u1;
-            if (size == 2) return TypeCode::u2;
-            if (size == 4) return TypeCode::u4;
-            if (size == 8) return TypeCode::u8;
-            break;
-        case 'f':
-            if (size == 4) return TypeCode::f4;
-            if (size == 8) return TypeCode::f8;
-            break;
-        case 'c':
-            if (size == 8) return TypeCode::c8;
-            if (size == 16) return TypeCode::c16;
-            break;
-        default:
-            break;
+// The items of a sequence of ndarrays (TypeError naming the first that is not one); the
+// references keep them alive while the GIL is released.
+std::vector<py::object> arrays_of(const py::sequence& arrays, const char* role) {
+    std::vector<py::object> items;
+    items.reserve(arrays.size());
+    for (std::size_t i = 0; i < arrays.size(); ++i) {
+        py::object obj = arrays[i];
+        if (!is_ndarray(obj.ptr())) throw py::type_error(operand_name(role, i) + " must be a numpy.ndarray");
+        items.push_back(std::move(obj));
+    }
+    return items;
+}
+
+// The VM type of an array, or an error saying why it has none.
+TypeCode checked_type(const py::object& array, const char* role, std::size_t index) {
+    const int type = vm_type_of(array.ptr());
+    if (type >= 0) return static_cast<TypeCode>(type);
+    const auto dt = py::reinterpret_borrow<py::array>(array).dtype();
+    if (dt.byteorder() == '>' || dt.byteorder() == '<') {
+        throw py::value_error(operand_name(role, index) + ": non-native byte order");
     }
     throw py::type_error(operand_name(role, index) + ": unsupported dtype " + std::string(py::str(dt)));
 }
 
 // Fills `views` with the arrays of a Python sequence, reusing their storage.
-void bind_arrays(const py::sequence& arrays, std::vector<ArrayView>& views, const char* role, bool writable) {
-    const std::size_t n = arrays.size();
-    views.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
-        const py::object obj = arrays[i];
-        if (!py::isinstance<py::array>(obj)) throw py::type_error(operand_name(role, i) + " must be a numpy.ndarray");
-        const auto a = py::reinterpret_borrow<py::array>(obj);
-        if (writable && !a.writeable()) throw py::value_error(operand_name(role, i) + " is read-only");
-        ArrayView& v = views[i];
-        v.data = static_cast<char*>(const_cast<void*>(a.data()));
-        v.type = type_of(a, role, i);
-        const auto ndim = static_cast<std::size_t>(a.ndim());
-        v.shape.assign(a.shape(), a.shape() + ndim);
-        v.strides.assign(a.strides(), a.strides() + ndim);
-    }
-}
-
-// Below this much work (elements x program weight) a run is shorter than handing the GIL
-// over and back.
-constexpr std::ptrdiff_t kKeepGilWork = 16384;
-
-// Runs a program over views already bound, releasing the GIL when the work is worth it.
-void run_bound(const Program& program, const std::vector<ArrayView>& in, const std::vector<ArrayView>& out,
-               const std::vector<std::ptrdiff_t>& shape, int nthreads) {
-    std::ptrdiff_t size = 1;
-    for (auto n : shape) size *= n;
-    if (size * program.weight() < kKeepGilWork) {
-        program.run(in, out, shape, nthreads);
-    } else {
-        py::gil_scoped_release release;
-        program.run(in, out, shape, nthreads);
-    }
-}
-
-// The NumPy dtype of a type code, made once.
-const py::dtype& dtype_of(TypeCode t) {
-    static const auto* table = [] {
-        auto* dtypes = new std::vector<py::dtype>();  // never freed: outlives the interpreter's teardown
-        for (int i = 0; i < kNumTypes; ++i) dtypes->push_back(py::dtype(type_name(static_cast<TypeCode>(i))));
-        return dtypes;
-    }();
-    return (*table)[static_cast<std::size_t>(t)];
-}
-
-// The broadcast of the arrays' shapes, as NumPy's.
-void broadcast_shape(const py::sequence& arrays, std::vector<std::ptrdiff_t>& shape) {
-    shape.clear();
-    for (const auto& obj : arrays) {
-        const auto a = py::reinterpret_borrow<py::array>(obj);
-        const auto ndim = static_cast<std::size_t>(a.ndim());
-        if (ndim > shape.size()) shape.insert(shape.begin(), ndim - shape.size(), 1);
-        for (std::size_t k = 0; k < ndim; ++k) {
-            const std::ptrdiff_t n = a.shape(static_cast<py::ssize_t>(k));
-            std::ptrdiff_t& d = shape[shape.size() - ndim + k];
-            if (d == 1) {
-                d = n;
-            } else if (n != 1 && n != d) {
-                throw py::value_error("operands could not be broadcast together");
-            }
+void bind_arrays(const std::vector<py::object>& arrays, std::vector<ArrayView>& views, const char* role,
+                 bool writable) {
+    views.resize(arrays.size());
+    for (std::size_t i = 0; i < arrays.size(); ++i) {
+        const auto& a = arrays[i];
+        if (writable && !py::reinterpret_borrow<py::array>(a).writeable()) {
+            throw py::value_error(operand_name(role, i) + " is read-only");
         }
+        view_of(a.ptr(), checked_type(a, role, i), views[i]);
     }
 }
 
-// Reused by the calling thread from call to call, so that binding allocates nothing (one
-// thread-local object: each costs a lookup per call).
-struct Bindings {
-    std::vector<ArrayView> in, out;
-    std::vector<std::ptrdiff_t> shape;
-};
-Bindings& thread_bindings() {
-    thread_local Bindings bindings;
-    return bindings;
+// Pointers to the arrays, checked to have VM types (for error messages that name them).
+std::vector<PyObject*> checked_pointers(const std::vector<py::object>& arrays, const char* role) {
+    std::vector<PyObject*> pointers;
+    for (std::size_t i = 0; i < arrays.size(); ++i) {
+        checked_type(arrays[i], role, i);
+        pointers.push_back(arrays[i].ptr());
+    }
+    return pointers;
+}
+
+py::object steal_result(PyObject* result) {
+    if (result == nullptr) throw py::error_already_set();
+    return py::reinterpret_steal<py::object>(result);
 }
 
 }  // namespace
@@ -199,6 +136,8 @@ Bindings& thread_bindings() {
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.doc() = "The virtual machine of numexpr3";
     m.attr("__version__") = NUMEXPR3_VERSION;
+    init_arrays();
+    add_dispatcher_type(m.ptr());
     py::register_local_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);
@@ -252,9 +191,11 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
             "run",
             [](const Program& self, const py::sequence& inputs, const py::sequence& outputs, const py::object& shape,
                int nthreads) {
+                const auto input_arrays = arrays_of(inputs, "input");
+                const auto output_arrays = arrays_of(outputs, "output");
                 auto& [in, out, iter_shape] = thread_bindings();
-                bind_arrays(inputs, in, "input", false);
-                bind_arrays(outputs, out, "output", true);
+                bind_arrays(input_arrays, in, "input", false);
+                bind_arrays(output_arrays, out, "output", true);
                 if (!shape.is_none()) {
                     iter_shape = shape.cast<std::vector<std::ptrdiff_t>>();
                 } else if (!out.empty()) {
@@ -268,84 +209,23 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
         .def(
             "evaluate",
             [](const Program& self, const py::sequence& inputs, const py::sequence& shape_arrays, char order) {
-                // The common call in one step: broadcast, allocate the result, run.
-                if (self.is_reduction() || self.num_outputs() != 1) {
-                    throw py::value_error("evaluate() runs element-wise programs with one output");
-                }
-                auto& [in, out, shape] = thread_bindings();
-                bind_arrays(inputs, in, "input", false);
-                broadcast_shape(shape_arrays, shape);
-                // 'K'/'A': Fortran order when every full-rank input is Fortran-ordered only.
-                bool fortran = order == 'F';
-                if ((order == 'K' || order == 'A') && shape.size() > 1) {
-                    bool any_full = false;
-                    fortran = true;
-                    for (const auto& obj : inputs) {
-                        const auto a = py::reinterpret_borrow<py::array>(obj);
-                        if (static_cast<std::size_t>(a.ndim()) != shape.size()) continue;
-                        any_full = true;
-                        const int flags = py::detail::array_proxy(a.ptr())->flags;
-                        const bool f = (flags & py::detail::npy_api::NPY_ARRAY_F_CONTIGUOUS_) != 0;
-                        const bool c = (flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) != 0;
-                        fortran = fortran && f && !c;
-                    }
-                    fortran = fortran && any_full;
-                }
-                const TypeCode type = self.output_type(0);
-                std::vector<std::ptrdiff_t> strides(shape.size());
-                std::ptrdiff_t stride = static_cast<std::ptrdiff_t>(item_size(type));
-                for (std::size_t k = 0; k < shape.size(); ++k) {
-                    const std::size_t d = fortran ? k : shape.size() - 1 - k;
-                    strides[d] = stride;
-                    stride *= std::max<std::ptrdiff_t>(shape[d], 1);
-                }
-                py::array result(dtype_of(type), shape, strides);
-                out.resize(1);
-                out[0] = ArrayView{static_cast<char*>(result.mutable_data()), type, shape, strides};
-                run_bound(self, in, out, shape, 0);
-                return result;
+                const auto input_arrays = arrays_of(inputs, "input");
+                const auto shape_items = arrays_of(shape_arrays, "shape array");
+                const auto in = checked_pointers(input_arrays, "input");
+                std::vector<PyObject*> shapes;
+                for (const auto& a : shape_items) shapes.push_back(a.ptr());
+                return steal_result(evaluate_new(self, in.data(), in.size(), shapes.data(), shapes.size(), order));
             },
             py::arg("inputs"), py::arg("shape_arrays"), py::arg("order") = 'K')
         .def(
             "reduce",
             [](const Program& self, const py::sequence& inputs, const py::sequence& shape_arrays) {
-                // A reduction in one step: broadcast, allocate the result without the
-                // reduced axes (the same memory as with them kept as 1s), run.
-                if (!self.is_reduction()) throw py::value_error("reduce() runs reduction programs");
-                auto& [in, out, shape] = thread_bindings();
-                bind_arrays(inputs, in, "input", false);
-                broadcast_shape(shape_arrays, shape);
-                const auto& [op, axes] = self.reduction();
-                std::vector<char> reduced(shape.size(), 0);
-                for (int axis : axes) {
-                    if (axis < 0 || static_cast<std::size_t>(axis) >= shape.size()) {
-                        throw py::value_error("reduction axis " + std::to_string(axis) + " out of range");
-                    }
-                    reduced[static_cast<std::size_t>(axis)] = 1;
-                    if (shape[static_cast<std::size_t>(axis)] == 0 && (op == "min" || op == "max")) {
-                        throw py::value_error("zero-size array to reduction operation " +
-                                              std::string(op == "min" ? "minimum" : "maximum") +
-                                              " which has no identity");
-                    }
-                }
-                const TypeCode type = self.output_type(0);
-                std::vector<std::ptrdiff_t> kept(shape.size()), kept_strides(shape.size()), final_shape;
-                std::ptrdiff_t stride = static_cast<std::ptrdiff_t>(item_size(type));
-                for (std::size_t d = shape.size(); d-- > 0;) {
-                    kept[d] = reduced[d] ? 1 : shape[d];
-                    kept_strides[d] = stride;
-                    stride *= std::max<std::ptrdiff_t>(kept[d], 1);
-                }
-                for (std::size_t d = 0; d < shape.size(); ++d) {
-                    if (!reduced[d]) final_shape.push_back(shape[d]);
-                }
-                py::array result(dtype_of(type), final_shape);
-                if (result.size() > 0) {
-                    out.resize(1);
-                    out[0] = ArrayView{static_cast<char*>(result.mutable_data()), type, kept, kept_strides};
-                    run_bound(self, in, out, shape, 0);
-                }
-                return result;
+                const auto input_arrays = arrays_of(inputs, "input");
+                const auto shape_items = arrays_of(shape_arrays, "shape array");
+                const auto in = checked_pointers(input_arrays, "input");
+                std::vector<PyObject*> shapes;
+                for (const auto& a : shape_items) shapes.push_back(a.ptr());
+                return steal_result(reduce_new(self, in.data(), in.size(), shapes.data(), shapes.size()));
             },
             py::arg("inputs"), py::arg("shape_arrays"))
         .def_property_readonly("weight", &Program::weight);

@@ -679,8 +679,9 @@ def test_a_cached_call_compiles_nothing() -> None:
     for _ in range(5):
         ne.evaluate("a * 3 - 1")
     after = _api._compiled.cache_info()
-    assert after.misses == before.misses
-    assert after.hits == before.hits + 5
+    # Not even a cache lookup: the source's dispatcher runs the program in C++.
+    assert (after.hits, after.misses) == (before.hits, before.misses)
+    assert _api._dispatchers["a * 3 - 1"][0].num_routes() == 1
 
 
 def test_re_evaluate_state_is_per_asyncio_task() -> None:

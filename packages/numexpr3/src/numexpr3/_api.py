@@ -8,6 +8,7 @@ assigned name is a temporary of the program.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import sys
@@ -34,6 +35,32 @@ _last: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("numexpr3_l
 
 # Parsed programs by source (a non-str raises TypeError here or in parse).
 _parse = functools.lru_cache(maxsize=_CACHE_SIZE)(parse)
+
+# The cached-call path of `evaluate`, by source: a dispatcher that runs the programs already
+# compiled for the source's variables in C++, and the state `re_evaluate` then needs.
+_dispatchers: dict[str, tuple[_core.Dispatcher, tuple]] = {}
+
+
+def _remember(dispatcher: _core.Dispatcher, compiled: Compiled, arguments: Any, positions: Any) -> None:
+    """Let `dispatcher` run `compiled` itself for arguments like these (when it is one VM run
+    on them as they are); `positions[i]` is the argument that is the program's value i."""
+    route = compiled.call_route()
+    if route is None or not all(type(argument) is np.ndarray for argument in arguments):
+        return
+    program, inputs, shape_slots = route
+    dispatcher.remember(arguments, program, [positions[i] for i in inputs], [positions[i] for i in shape_slots])
+
+
+def _dispatcher_for(parsed: Parsed) -> _core.Dispatcher:
+    """The dispatcher of `evaluate` for a source, made on first use (at most _CACHE_SIZE kept)."""
+    entry = _dispatchers.get(parsed.source)
+    if entry is None:
+        if len(_dispatchers) >= _CACHE_SIZE:
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):  # another thread got there
+                del _dispatchers[next(iter(_dispatchers))]
+        entry = _core.Dispatcher(parsed.names), (parsed, None, "K", "safe")
+        _dispatchers[parsed.source] = entry
+    return entry[0]
 
 
 def _check_options(options: dict[str, Any], casting: str, order: str) -> None:
@@ -184,11 +211,25 @@ def evaluate(
     Returns:
         The value of the last statement (a new array, `out`, or the assigned array).
     """
+    plain = out is None and not kwargs and casting == "safe" and order == "K" and not disable_cache
+    if plain and type(ex) is str:
+        entry = _dispatchers.get(ex)
+        if entry is not None:  # the C++ path: variables of signatures seen before
+            frame = sys._getframe(_frame_depth - 2) if local_dict is None or global_dict is None else None
+            result = entry[0].run_scope(
+                frame.f_locals if local_dict is None else local_dict,  # type: ignore[union-attr]
+                frame.f_globals if global_dict is None else global_dict,  # type: ignore[union-attr]
+            )
+            if result is not None:
+                _last.set(entry[1])
+                return result
     if kwargs or casting != "safe" or order != "K":
         _check_options(kwargs, casting, order)
     parsed = parse(ex) if disable_cache else _parse(ex)
     compiled, values, targets = _prepare(parsed, local_dict, global_dict, out, casting, _frame_depth - 2, disable_cache)
     _last.set((parsed, out, order, casting))
+    if plain and not parsed.targets:
+        _remember(_dispatcher_for(parsed), compiled, values, range(len(values)))
     return compiled.run(values, targets, out, order)
 
 
@@ -233,13 +274,16 @@ def validate(
     return None
 
 
-class NumExpr:
+class NumExpr(_core.Dispatcher):
     """A compiled expression, called with arrays: ``NumExpr("a*b + c")(x, y, z)``.
 
     `signature` lists ``(name, dtype)`` pairs: the order of positional arguments and the
     dtype each argument is converted to (under the call's `casting`). Without it, inputs
     are the expression's variables in alphabetical order, typed float64. Objects are
     immutable, picklable and may be called from several threads at once.
+
+    A call with arrays of types and ranks seen before runs in C++ (`_core.Dispatcher`);
+    any other call goes through `_call`.
     """
 
     def __init__(self, ex: str, signature: Any = (), sanitize: bool | None = True, **kwargs: Any) -> None:
@@ -262,11 +306,12 @@ class NumExpr:
         self._compiled = _compile((parsed.source, "safe", None, arguments, (None,) * len(parsed.targets)))
         self._by_rank: dict[tuple, Compiled] = {}
 
-    def __call__(
+    def _call(
         self, *args: Any, out: np.ndarray | None = None, order: str = "K", casting: str = "safe", **arrays: Any
     ) -> np.ndarray:
         """Run with arrays by position (`input_names` order) and/or keyword; assignment
-        targets may be passed by keyword too."""
+        targets may be passed by keyword too. (What calling the object does when its C++
+        path does not know the call.)"""
         if casting != "safe" or order != "K":
             _check_options({}, casting, order)
         names = self._parsed.names
@@ -284,6 +329,7 @@ class NumExpr:
         else:  # all inputs by position, the common case
             values = [args[position] for position in self._positions]
             targets = [None] * len(self._parsed.targets)
+        originals = values.copy()
         for i, dtype in enumerate(self._name_dtypes):
             value = values[i]
             if type(value) is not np.ndarray or (value.dtype is not dtype and value.dtype != dtype):
@@ -300,6 +346,14 @@ class NumExpr:
             compiled = _program(self._parsed, values, targets, out, casting, False)
             if not any(t is not None for t in targets) and len(self._by_rank) < 64:
                 self._by_rank[key] = compiled
+        if (
+            out is None
+            and order == "K"
+            and not arrays
+            and not self._parsed.targets
+            and all(value is original for value, original in zip(values, originals))
+        ):
+            _remember(self, compiled, args, self._positions)
         return compiled.run(values, targets, out, order)
 
     def __reduce__(self) -> tuple:

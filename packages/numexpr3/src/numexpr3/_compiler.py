@@ -153,6 +153,17 @@ class Compiled:
     #: One element-wise stage writing a new array or `out`: the common case, on a short path.
     simple: bool
 
+    def call_route(self) -> tuple[Any, tuple[int, ...], tuple[int, ...]] | None:
+        """(program, inputs, shape slots) when a call without `out` is one `evaluate` or
+        `reduce` of a VM program on the values as they are, else None: a `_core.Dispatcher`
+        can then run the call without Python."""
+        if not self.direct or len(self.stages) != 1 or self.targets:
+            return None
+        stage = self.stages[0]
+        if self.result == "fresh" or (self.result == "slot" and not stage.reduction[2]):  # type: ignore[index]
+            return stage.program, stage.inputs, stage.shape_slots
+        return None
+
     def run(self, values: list, target_arrays: list, out: np.ndarray | None, order: str) -> np.ndarray:
         """Run every stage on the call's values; return the result array."""
         if self.direct:

@@ -94,3 +94,31 @@ def block_size() -> int:
     """Elements per block of the VM."""
 
 __version__: str
+
+class Dispatcher:
+    """Runs programs remembered for signatures of arguments, without Python.
+
+    A signature is every argument's dtype (a VM type, native byte order) and rank; the
+    arguments must be `numpy.ndarray` itself (not a subclass). `NumExpr` subclasses it:
+    calling the object with a remembered signature (positional arrays, no keywords) runs
+    the program in C++; any other call goes to the object's ``_call(*args, **kwargs)``.
+    """
+
+    def __init__(self, names: tuple[str, ...] = ()) -> None:
+        """`names`: the variables `run_scope` looks up, in argument order."""
+    def remember(
+        self, arguments: Sequence[np.ndarray], program: Program, inputs: Sequence[int], shape_arguments: Sequence[int]
+    ) -> bool:
+        """Calls whose arguments have the types and ranks of `arguments` will run `program`
+        (`Program.evaluate`, order 'K', or `Program.reduce`) on ``arguments[i] for i in
+        inputs``, over the broadcast shape of ``arguments[i] for i in shape_arguments``.
+
+        Returns False, remembering nothing, beyond 32 arguments or 64 signatures. TypeError
+        when an argument is not an ndarray of a VM type.
+        """
+    def run_scope(self, local_scope: dict, global_scope: dict) -> np.ndarray | None:
+        """The result for `names` looked up in `local_scope`, then `global_scope`; None when
+        their signature is not remembered, a name is in neither, or a scope is not a dict."""
+    def num_routes(self) -> int:
+        """How many signatures are remembered."""
+    def __call__(self, *args: np.ndarray, **kwargs: object) -> np.ndarray: ...
