@@ -21,6 +21,9 @@ Extra sections:
   bandwidth  `np.copyto(out, a)`, numexpr3 and numexpr 2 `a` -> out (2 threads) at N = 1e8 (1e7 with
              --quick), GB/s counting 16 B/element; `a + b` with out= (2 threads, from the main table)
              at 1e7 and 1e8 as a fraction of the best copy rate, counting 24 B/element
+  roofline   every case at 1e7: GB/s moved (inputs read + output written) by numexpr3 and numexpr 2,
+             and the floor of the ratio to numexpr 2 (those bytes at the copy bandwidth / numexpr 2's
+             time): a target below the floor cannot be met by any evaluator on this machine
   memory     peak RSS growth (VmHWM, reset through /proc/self/clear_refs) of one evaluation at N = 1e7
              in a fresh subprocess per measurement (C++ buffers are invisible to tracemalloc), after a
              small warm-up evaluation; compared with the output size + 8 MB
@@ -670,13 +673,15 @@ def overhead_table(ov: dict[str, float | None]) -> list[str]:
     return lines
 
 
-def bandwidth_table(bw: dict[str, float], n_bw: int, results: list[Result]) -> tuple[list[str], dict[int, float]]:
+def bandwidth_table(
+    bw: dict[str, float], n_bw: int, results: list[Result]
+) -> tuple[list[str], dict[int, float], float | None]:
     bg = f"bg CPU {100 * BG.get('bandwidth', 0):.0f}%"
     lines = ["", f"### Copy bandwidth, N = {size_label(n_bw)} float64 (16 B/element: read + write; {bg})", ""]
     lines += ["| kernel | ms | GB/s |", "|---|---:|---:|"]
     for name, t in bw.items():
         lines.append(f"| {name} | {t * 1e3:.1f} | {16 * n_bw / t / GB:.1f} |")
-    ref_name = None
+    ref_name, ref = None, None
     refs = {k: t for k, t in bw.items() if not k.startswith("numexpr 2")}  # the reference: NumPy's or our copy
     if refs:
         ref_name = min(refs, key=refs.get)
@@ -698,7 +703,48 @@ def bandwidth_table(bw: dict[str, float], n_bw: int, results: list[Result]) -> t
             lines.append(f"| numexpr 2, N = {size_label(r.n)} | {t2 * 1e3:.1f} | {g2:.1f} | {fmt(f2, '.2f')} |")
     if ref_name:
         lines.append(f"\ncopy reference (best of NumPy and numexpr3): {ref_name}, {ref:.1f} GB/s")
-    return lines, fractions
+    return lines, fractions, ref
+
+
+def bytes_per_element(key: str) -> int:
+    """Bytes an evaluation must move per element: each input read once, the output written."""
+    _, expression, dtype, _ = CASE[key]
+    size = np.dtype(dtype).itemsize
+    inputs = len(set(re.findall(r"\b[abc]\b", expression)))
+    return size * (inputs + (0 if expression.startswith("sum(") else 1))
+
+
+def roofline(results: list[Result], copy_gbs: float | None) -> tuple[list[str], dict[tuple[str, str], float]]:
+    """At N = 1e7: the bandwidth each library reaches, and the floor of the ratio to numexpr 2:
+    the time of moving the case's bytes at the copy bandwidth over numexpr 2's time. Where the
+    floor is above a target, no VM can meet the target on this machine."""
+    floors: dict[tuple[str, str], float] = {}
+    rows = [r for r in results if r.n == 10**7]
+    if not rows or not copy_gbs:
+        return [], floors
+    lines = [
+        "",
+        f"### Roofline, N = 1e7, 2 threads (copy bandwidth {copy_gbs:.1f} GB/s)",
+        "",
+        (
+            "GB/s = bytes moved (inputs read + output written) / time; floor = that many bytes at the copy "
+            "bandwidth / numexpr 2's time: the lowest ratio to numexpr 2 any evaluator could reach here."
+        ),
+        "",
+        "| case | B/element | ne3 GB/s | ne2 GB/s | floor | ne3 out GB/s | ne2 out GB/s | floor out |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        moved = bytes_per_element(r.key) * r.n
+        cells = [r.key, str(bytes_per_element(r.key))]
+        for form in ("", " out"):
+            t3, t2 = r.times.get(f"ne3{form} 2t"), r.times.get(f"ne2{form} 2t")
+            cells += [fmt(moved / t3 / GB if t3 else None, ".1f"), fmt(moved / t2 / GB if t2 else None, ".1f")]
+            if t2:
+                floors[(r.key, form)] = moved / (copy_gbs * GB) / t2
+            cells.append(fmt(floors.get((r.key, form)), ".2f"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines, floors
 
 
 def memory_table(rows: list[tuple[str, str, bool, dict | str]], n: int) -> list[str]:
@@ -730,6 +776,7 @@ def targets(
     ov: dict[str, float | None],
     fractions: dict[int, float],
     mem: list[tuple[str, str, bool, dict | str]],
+    floors: dict[tuple[str, str], float],
 ) -> list[str]:
     out = ["TARGETS (numexpr3 vs numexpr 2.14 / NumPy / blosc2; medians; ratio = time ne3 / time other)"]
 
@@ -806,6 +853,12 @@ def targets(
     big = at(10**7)
     pairs2 = [("ne3 2t", "ne2 2t"), ("ne3 out 2t", "ne2 out 2t")]
     judge(0.8, big, pairs2, every, "N=1e7, 2 threads: every case <= 0.8x numexpr 2 (allocating and out=)")
+    bound = sorted(f"{key}{form} {floor:.2f}" for (key, form), floor in floors.items() if floor > 0.8 and key in big)
+    if bound:
+        out.append(
+            "         memory-bound: moving their bytes at the copy bandwidth would still take more than 0.8x "
+            f"numexpr 2's time (floor of the ratio): {', '.join(bound)}"
+        )
     # Bandwidth
     if fractions:
         n = max(fractions)
@@ -917,7 +970,9 @@ def main(argv: list[str] | None = None) -> int:
     n_bw = 10**7 if args.quick else 10**8
     wait_quiet(args.wait_idle)
     bw = measure_bandwidth(n_bw, args.repeats)
-    bw_lines, fractions = bandwidth_table(bw, n_bw, results)
+    bw_lines, fractions, copy_gbs = bandwidth_table(bw, n_bw, results)
+    roof_lines, floors = roofline(results, copy_gbs)
+    bw_lines += roof_lines
     print("\n".join(bw_lines), flush=True)
 
     mem_keys = ["E1", "E4", "E7", "E9"] if args.quick else list(CASE)
@@ -947,7 +1002,7 @@ def main(argv: list[str] | None = None) -> int:
     tail += [f"- note: {s}" for s in SKIPPED]
     tail += ["", "### numexpr3 failures and wrong results", ""]
     tail += [f"- {f}" for f in FAILURES] or ["- none"]
-    tail += ["", "```", *targets(results, ov, fractions, mem), "```"]
+    tail += ["", "```", *targets(results, ov, fractions, mem, floors), "```"]
     print("\n".join(tail), flush=True)
     report += tail
     if args.markdown:

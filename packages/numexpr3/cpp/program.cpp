@@ -338,9 +338,16 @@ void Program::run(const std::vector<ArrayView>& inputs, const std::vector<ArrayV
     for (std::size_t d = 0; d < ndim; ++d) {
         if (shape[d] != 1) plan.dims.push_back(d);
     }
-    std::stable_sort(plan.dims.begin(), plan.dims.end(), [&](std::size_t a, std::size_t b) {
+    // A stable insertion sort: few dimensions, and std::stable_sort would allocate.
+    auto outer = [&](std::size_t a, std::size_t b) {
         return std::abs(bstrides[key * ndim + a]) > std::abs(bstrides[key * ndim + b]);
-    });
+    };
+    for (std::size_t i = 1; i < plan.dims.size(); ++i) {
+        const std::size_t d = plan.dims[i];
+        std::size_t j = i;
+        for (; j > 0 && outer(d, plan.dims[j - 1]); --j) plan.dims[j] = plan.dims[j - 1];
+        plan.dims[j] = d;
+    }
     // One pass: plan.dims is compacted in place to hold, per iteration dimension, the
     // caller's innermost dimension merged into it (whose strides it takes).
     plan.shape.clear();

@@ -265,3 +265,20 @@ def test_dispatcher_checks_what_it_is_told() -> None:
     np.testing.assert_array_equal(dispatcher(a), a)  # a remembered call
     with pytest.raises(AttributeError, match="_call"):
         dispatcher(np.ones((2, 2)))  # a bare dispatcher has no Python path to fall back on
+
+
+def test_re_evaluate_on_the_cpp_path_sees_new_values() -> None:
+    source = fresh_source("r * 3")
+    r = np.arange(3.0)
+    ne.evaluate(source)
+    ne.evaluate(source)
+    for n in (3, 5):
+        r = np.arange(float(n))
+        np.testing.assert_array_equal(ne.re_evaluate(), r * 3)
+    r = [1.0, 2.0]  # a list: through Python
+    np.testing.assert_array_equal(ne.re_evaluate(), np.array(r) * 3)
+    out = np.empty(2)
+    ne.evaluate(source, out=out)  # not plain: re_evaluate writes into `out` again
+    r = np.array([5.0, 6.0])
+    assert ne.re_evaluate() is out
+    np.testing.assert_array_equal(out, r * 3)

@@ -244,6 +244,15 @@ def re_evaluate(
     if last is None:
         raise RuntimeError("re_evaluate() needs a previous evaluate() or validate() in this thread")
     parsed, out, order, casting = last
+    entry = _dispatchers.get(parsed.source)
+    if entry is not None and out is None and order == "K" and casting == "safe":  # the C++ path
+        frame = sys._getframe(_frame_depth - 1) if local_dict is None or global_dict is None else None
+        result = entry[0].run_scope(
+            frame.f_locals if local_dict is None else local_dict,  # type: ignore[union-attr]
+            frame.f_globals if global_dict is None else global_dict,  # type: ignore[union-attr]
+        )
+        if result is not None:
+            return result
     compiled, values, targets = _prepare(parsed, local_dict, global_dict, out, casting, _frame_depth - 1, False)
     return compiled.run(values, targets, out, order)
 
