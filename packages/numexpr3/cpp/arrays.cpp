@@ -199,6 +199,29 @@ PyObject* evaluate_new(const Program& program, PyObject* const* inputs, std::siz
     return result;
 }
 
+bool evaluate_into(const Program& program, PyObject* const* inputs, std::size_t num_inputs,
+                   PyObject* const* shape_arrays, std::size_t num_shape_arrays, PyObject* out) {
+    if (program.is_reduction() || program.num_outputs() != 1) return false;
+    if (!is_ndarray(out) || vm_type_of(out) != static_cast<int>(program.output_type(0))) return false;
+    const auto* o = py::detail::array_proxy(out);
+    if ((o->flags & npy_api::NPY_ARRAY_WRITEABLE_) == 0) return false;
+    auto& [in, outputs, shape] = thread_bindings();
+    broadcast_shapes(shape_arrays, num_shape_arrays, shape);
+    // The result's shape is the broadcast of the inputs' and out's shapes, and must be out's.
+    const auto out_ndim = static_cast<std::size_t>(o->nd);
+    if (out_ndim < shape.size()) return false;
+    for (std::size_t k = 0; k < shape.size(); ++k) {
+        const std::ptrdiff_t n = shape[k];
+        if (n != 1 && n != o->dimensions[out_ndim - shape.size() + k]) return false;
+    }
+    bind_inputs(inputs, num_inputs, in);
+    outputs.resize(1);
+    view_of(out, program.output_type(0), outputs[0]);
+    shape = outputs[0].shape;
+    run_bound(program, in, outputs, shape, 0);
+    return true;
+}
+
 PyObject* reduce_new(const Program& program, PyObject* const* inputs, std::size_t num_inputs,
                      PyObject* const* shape_arrays, std::size_t num_shape_arrays) {
     if (!program.is_reduction()) throw std::invalid_argument("reduce() runs reduction programs");

@@ -54,6 +54,12 @@ void run_bound(const Program& program, const std::vector<ArrayView>& in, const s
 PyObject* evaluate_new(const Program& program, PyObject* const* inputs, std::size_t num_inputs,
                        PyObject* const* shape_arrays, std::size_t num_shape_arrays, char order);
 
+// Element-wise single-output program into `out`, whose shape must be the broadcast of
+// `shape_arrays` and `out` and whose dtype the program's output type. Returns false, having
+// done nothing, when `out` is not such an array (the caller then reports why).
+bool evaluate_into(const Program& program, PyObject* const* inputs, std::size_t num_inputs,
+                   PyObject* const* shape_arrays, std::size_t num_shape_arrays, PyObject* out);
+
 // Reduction program into a new array without the reduced axes; same conventions.
 PyObject* reduce_new(const Program& program, PyObject* const* inputs, std::size_t num_inputs,
                      PyObject* const* shape_arrays, std::size_t num_shape_arrays);

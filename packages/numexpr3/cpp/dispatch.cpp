@@ -100,11 +100,21 @@ void set_python_error() {
     }
 }
 
-PyObject* run_route(const Route& route, PyObject* const* args) {
+// The result of the route on these arguments (into `out` unless it is nullptr): a new
+// reference, nullptr with an error set, or nullptr without one when `out` does not suit
+// the route (the caller then takes the Python path, which says why).
+PyObject* run_route(const Route& route, PyObject* const* args, PyObject* out) {
     std::array<PyObject*, kMaxArguments> inputs, shape_arrays;
     for (std::size_t i = 0; i < route.inputs.size(); ++i) inputs[i] = args[route.inputs[i]];
     for (std::size_t i = 0; i < route.shape_arguments.size(); ++i) shape_arrays[i] = args[route.shape_arguments[i]];
     try {
+        if (out != nullptr) {
+            if (route.reduction || !evaluate_into(*route.program, inputs.data(), route.inputs.size(),
+                                                  shape_arrays.data(), route.shape_arguments.size(), out)) {
+                return nullptr;
+            }
+            return Py_NewRef(out);
+        }
         if (route.reduction) {
             return reduce_new(*route.program, inputs.data(), route.inputs.size(), shape_arrays.data(),
                               route.shape_arguments.size());
@@ -117,11 +127,24 @@ PyObject* run_route(const Route& route, PyObject* const* args) {
     }
 }
 
-// obj(*args): a remembered signature runs here; anything else calls obj._call(*args, **kwargs).
+// Whether the keyword names are exactly ("out",).
+bool only_out(PyObject* kwnames) {
+    if (PyTuple_GET_SIZE(kwnames) != 1) return false;
+    static PyObject* const out_name = PyUnicode_InternFromString("out");  // never freed
+    PyObject* name = PyTuple_GET_ITEM(kwnames, 0);
+    return name == out_name || (out_name != nullptr && PyUnicode_Compare(name, out_name) == 0);
+}
+
+// obj(*args) or obj(*args, out=array): a remembered signature runs here; anything else calls
+// obj._call(*args, **kwargs).
 PyObject* dispatcher_vectorcall(PyObject* self, PyObject* const* args, std::size_t nargsf, PyObject* kwnames) {
     const auto n = static_cast<std::size_t>(PyVectorcall_NARGS(nargsf));
-    if (kwnames == nullptr || PyTuple_GET_SIZE(kwnames) == 0) {
-        if (const Route* route = find_route(state_of(self), args, n)) return run_route(*route, args);
+    const bool plain = kwnames == nullptr || PyTuple_GET_SIZE(kwnames) == 0;
+    if (plain || only_out(kwnames)) {
+        if (const Route* route = find_route(state_of(self), args, n)) {
+            PyObject* result = run_route(*route, args, plain ? nullptr : args[n]);
+            if (result != nullptr || PyErr_Occurred()) return result;
+        }
     }
     PyObject* slow = PyObject_GetAttrString(self, "_call");
     if (slow == nullptr) return nullptr;
@@ -267,14 +290,15 @@ PyObject* lookup(PyObject* name, PyObject* first, PyObject* second) {
     return value;
 }
 
-// run_scope(local_scope, global_scope): the result for the variables `names` taken from
-// two dicts, or None when their signature was not remembered, a name is missing or a
-// scope is not a dict.
+// run_scope(local_scope, global_scope, out=None): the result for the variables `names`
+// taken from two dicts (written into `out` unless it is None), or None when their signature
+// was not remembered, a name is missing, a scope is not a dict or `out` does not suit.
 PyObject* dispatcher_run_scope(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "run_scope(local_scope, global_scope)");
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "run_scope(local_scope, global_scope, out=None)");
         return nullptr;
     }
+    PyObject* out = nargs == 3 && args[2] != Py_None ? args[2] : nullptr;
     if (!PyDict_CheckExact(args[0]) || !PyDict_CheckExact(args[1])) Py_RETURN_NONE;  // other mappings: Python
     State& state = state_of(self);
     const auto n = static_cast<std::size_t>(PyTuple_GET_SIZE(state.names));
@@ -290,11 +314,8 @@ PyObject* dispatcher_run_scope(PyObject* self, PyObject* const* args, Py_ssize_t
     }
     PyObject* result = nullptr;
     if (found == n && !PyErr_Occurred()) {
-        if (const Route* route = find_route(state, values.data(), n)) {
-            result = run_route(*route, values.data());
-        } else {
-            result = Py_NewRef(Py_None);
-        }
+        if (const Route* route = find_route(state, values.data(), n)) result = run_route(*route, values.data(), out);
+        if (result == nullptr && !PyErr_Occurred()) result = Py_NewRef(Py_None);
     } else if (!PyErr_Occurred()) {
         result = Py_NewRef(Py_None);
     }
@@ -313,7 +334,7 @@ PyMethodDef dispatcher_methods[] = {
      "remember(arguments, program, inputs, shape_arguments) -> bool: run `program` directly for calls whose "
      "arguments have these types and ranks."},
     {"run_scope", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(dispatcher_run_scope)), METH_FASTCALL,
-     "run_scope(local_scope, global_scope): the result for `names` looked up in two dicts, or None."},
+     "run_scope(local_scope, global_scope, out=None): the result for `names` looked up in two dicts, or None."},
     {"num_routes", dispatcher_num_routes, METH_NOARGS, "How many signatures are remembered."},
     {nullptr, nullptr, 0, nullptr},
 };

@@ -282,3 +282,57 @@ def test_re_evaluate_on_the_cpp_path_sees_new_values() -> None:
     r = np.array([5.0, 6.0])
     assert ne.re_evaluate() is out
     np.testing.assert_array_equal(out, r * 3)
+
+
+def test_out_calls_on_the_cpp_path() -> None:
+    nex = ne.NumExpr("a * b + 1")
+    a, b = np.arange(4.0), np.full(4, 2.0)
+    out = np.empty(4)
+    for _ in range(3):  # the first call compiles and remembers, the others run in C++
+        assert nex(a, b, out=out) is out
+        np.testing.assert_array_equal(out, a * b + 1)
+    assert nex.num_routes() == 1
+    wide = np.empty((3, 4))  # inputs broadcast to out's shape, as in NumPy
+    assert nex(a, b, out=wide) is wide
+    np.testing.assert_array_equal(wide, np.broadcast_to(a * b + 1, (3, 4)))
+    assert nex(a, b, out=a) is a  # in place
+    np.testing.assert_array_equal(a, np.arange(4.0) * 2 + 1)
+
+
+def test_out_that_does_not_suit_gets_pythons_errors() -> None:
+    nex = ne.NumExpr("a + b")
+    a, b = np.arange(4.0), np.ones(4)
+    nex(a, b, out=np.empty(4))
+    with pytest.raises(ValueError, match="shape"):
+        nex(a, b, out=np.empty(5))
+    frozen = np.empty(4)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        nex(a, b, out=frozen)
+    with pytest.raises(TypeError):
+        nex(a, b, out=np.empty(4, np.float32))  # float64 into float32 is not a safe cast
+    complex_out = np.empty(4, complex)  # a safe cast: Python's path does it
+    assert nex(a, b, out=complex_out) is complex_out
+    np.testing.assert_array_equal(complex_out, a + b)
+    with pytest.raises(TypeError, match=r"out must be a numpy\.ndarray"):
+        nex(a, b, out=[0.0] * 4)
+
+
+def test_evaluate_with_out_on_the_cpp_path() -> None:
+    source = fresh_source("2 * s")
+    out = np.empty(3)
+    for n in (1.0, 2.0, 3.0):
+        s = np.full(3, n)
+        assert ne.evaluate(source, out=out) is out
+        np.testing.assert_array_equal(out, 2 * s)
+    assert routes(source) == 1
+    np.testing.assert_array_equal(ne.re_evaluate(), 2 * s)
+    assert out[0] == 6.0
+    with pytest.raises(ValueError, match="shape"):
+        ne.evaluate(source, out=np.empty(2))
+    s = np.arange(3, dtype=np.int64)  # another signature: Python, then remembered
+    int_out = np.empty(3, np.int64)
+    for _ in range(2):
+        assert ne.evaluate(source, out=int_out) is int_out
+        np.testing.assert_array_equal(int_out, 2 * s)
+    assert routes(source) == 2

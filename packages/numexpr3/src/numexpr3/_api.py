@@ -211,17 +211,18 @@ def evaluate(
     Returns:
         The value of the last statement (a new array, `out`, or the assigned array).
     """
-    plain = out is None and not kwargs and casting == "safe" and order == "K" and not disable_cache
-    if plain and type(ex) is str:
+    plain = not kwargs and casting == "safe" and order == "K" and not disable_cache
+    if plain and type(ex) is str and (out is None or type(out) is np.ndarray):
         entry = _dispatchers.get(ex)
         if entry is not None:  # the C++ path: variables of signatures seen before
             frame = sys._getframe(_frame_depth - 2) if local_dict is None or global_dict is None else None
             result = entry[0].run_scope(
                 frame.f_locals if local_dict is None else local_dict,  # type: ignore[union-attr]
                 frame.f_globals if global_dict is None else global_dict,  # type: ignore[union-attr]
+                out,
             )
             if result is not None:
-                _last.set(entry[1])
+                _last.set(entry[1] if out is None else (entry[1][0], out, order, casting))
                 return result
     if kwargs or casting != "safe" or order != "K":
         _check_options(kwargs, casting, order)
@@ -229,7 +230,9 @@ def evaluate(
     compiled, values, targets = _prepare(parsed, local_dict, global_dict, out, casting, _frame_depth - 2, disable_cache)
     _last.set((parsed, out, order, casting))
     if plain and not parsed.targets:
-        _remember(_dispatcher_for(parsed), compiled, values, range(len(values)))
+        # The program without `out`: the C++ path writes its result into `out` itself.
+        without_out = compiled if out is None else _program(parsed, values, targets, None, casting, False)
+        _remember(_dispatcher_for(parsed), without_out, values, range(len(values)))
     return compiled.run(values, targets, out, order)
 
 
@@ -245,11 +248,12 @@ def re_evaluate(
         raise RuntimeError("re_evaluate() needs a previous evaluate() or validate() in this thread")
     parsed, out, order, casting = last
     entry = _dispatchers.get(parsed.source)
-    if entry is not None and out is None and order == "K" and casting == "safe":  # the C++ path
+    if entry is not None and (out is None or type(out) is np.ndarray) and order == "K" and casting == "safe":
         frame = sys._getframe(_frame_depth - 1) if local_dict is None or global_dict is None else None
-        result = entry[0].run_scope(
+        result = entry[0].run_scope(  # the C++ path
             frame.f_locals if local_dict is None else local_dict,  # type: ignore[union-attr]
             frame.f_globals if global_dict is None else global_dict,  # type: ignore[union-attr]
+            out,
         )
         if result is not None:
             return result
@@ -291,8 +295,8 @@ class NumExpr(_core.Dispatcher):
     are the expression's variables in alphabetical order, typed float64. Objects are
     immutable, picklable and may be called from several threads at once.
 
-    A call with arrays of types and ranks seen before runs in C++ (`_core.Dispatcher`);
-    any other call goes through `_call`.
+    A call with arrays (and optionally ``out=``) of types and ranks seen before runs in C++
+    (`_core.Dispatcher`); any other call goes through `_call`.
     """
 
     def __init__(self, ex: str, signature: Any = (), sanitize: bool | None = True, **kwargs: Any) -> None:
@@ -356,13 +360,14 @@ class NumExpr(_core.Dispatcher):
             if not any(t is not None for t in targets) and len(self._by_rank) < 64:
                 self._by_rank[key] = compiled
         if (
-            out is None
-            and order == "K"
+            order == "K"
             and not arrays
             and not self._parsed.targets
             and all(value is original for value, original in zip(values, originals))
         ):
-            _remember(self, compiled, args, self._positions)
+            # The program without `out`: the C++ path writes its result into `out` itself.
+            without_out = compiled if out is None else _program(self._parsed, values, targets, None, casting, False)
+            _remember(self, without_out, args, self._positions)
         return compiled.run(values, targets, out, order)
 
     def __reduce__(self) -> tuple:

@@ -100,8 +100,9 @@ class Dispatcher:
 
     A signature is every argument's dtype (a VM type, native byte order) and rank; the
     arguments must be `numpy.ndarray` itself (not a subclass). `NumExpr` subclasses it:
-    calling the object with a remembered signature (positional arrays, no keywords) runs
-    the program in C++; any other call goes to the object's ``_call(*args, **kwargs)``.
+    calling the object with a remembered signature (positional arrays, no keyword but
+    ``out=``) runs the program in C++; any other call goes to the object's
+    ``_call(*args, **kwargs)``, which is also where a call ends up whose ``out`` does not suit.
     """
 
     def __init__(self, names: tuple[str, ...] = ()) -> None:
@@ -116,9 +117,10 @@ class Dispatcher:
         Returns False, remembering nothing, beyond 32 arguments or 64 signatures. TypeError
         when an argument is not an ndarray of a VM type.
         """
-    def run_scope(self, local_scope: dict, global_scope: dict) -> np.ndarray | None:
-        """The result for `names` looked up in `local_scope`, then `global_scope`; None when
-        their signature is not remembered, a name is in neither, or a scope is not a dict."""
+    def run_scope(self, local_scope: dict, global_scope: dict, out: np.ndarray | None = None) -> np.ndarray | None:
+        """The result for `names` looked up in `local_scope`, then `global_scope`, written into
+        `out` when given; None when their signature is not remembered, a name is in neither, a
+        scope is not a dict, or `out` is not a writable array of the result's dtype and shape."""
     def num_routes(self) -> int:
         """How many signatures are remembered."""
-    def __call__(self, *args: np.ndarray, **kwargs: object) -> np.ndarray: ...
+    def __call__(self, *args: np.ndarray, out: np.ndarray | None = None, **kwargs: object) -> np.ndarray: ...
