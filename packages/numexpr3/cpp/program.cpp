@@ -19,9 +19,11 @@ namespace ne3 {
 namespace {
 
 constexpr std::size_t kAlign = 64;
-// Blocks are sized so that all registers of one block fit in this many bytes (L2 at
-// worst, L1 for short programs).
-constexpr std::size_t kBlockBytes = 64 * 1024;
+// Blocks are sized so that all registers of one block fit in this many bytes: the L1 data
+// cache of current x86 and ARM cores (a long program's blocks stop at kMinBlock and spill
+// to L2). Measured at N = 1e4 on this repository's EPYC: a*b + c 0.94x NumPy's time with
+// 32 KiB blocks against 1.04x with 64 KiB.
+constexpr std::size_t kBlockBytes = 32 * 1024;
 constexpr std::ptrdiff_t kMinBlock = 512;
 // Work (elements x instruction weight) below which an extra thread costs more than it
 // saves.
