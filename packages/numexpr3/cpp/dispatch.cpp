@@ -282,12 +282,19 @@ PyObject* dispatcher_remember(PyObject* self, PyObject* const* args, Py_ssize_t 
     Py_RETURN_TRUE;
 }
 
-// Looks `name` up in `first`, then `second`: a borrowed reference, nullptr when in neither
-// (or on an error, which is then set).
+// Looks `name` up in `first`, then `second`: a new reference, nullptr when in neither (or
+// on an error, which is then set).
 PyObject* lookup(PyObject* name, PyObject* first, PyObject* second) {
+#if PY_VERSION_HEX >= 0x030D0000  // without the GIL a borrowed value could vanish meanwhile
+    PyObject* value = nullptr;
+    if (PyDict_GetItemRef(first, name, &value) == 0) PyDict_GetItemRef(second, name, &value);
+    return value;
+#else
     PyObject* value = PyDict_GetItemWithError(first, name);
     if (value == nullptr && !PyErr_Occurred()) value = PyDict_GetItemWithError(second, name);
+    Py_XINCREF(value);
     return value;
+#endif
 }
 
 // run_scope(local_scope, global_scope, out=None): the result for the variables `names`
@@ -310,7 +317,6 @@ PyObject* dispatcher_run_scope(PyObject* self, PyObject* const* args, Py_ssize_t
     for (; found < n; ++found) {
         values[found] = lookup(PyTuple_GET_ITEM(state.names, found), args[0], args[1]);
         if (values[found] == nullptr) break;
-        Py_INCREF(values[found]);
     }
     PyObject* result = nullptr;
     if (found == n && !PyErr_Occurred()) {
