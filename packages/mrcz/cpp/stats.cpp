@@ -4,6 +4,10 @@
 #include <limits>
 #include <type_traits>
 
+#if defined(__SSE2__) || defined(_M_X64)
+#include <emmintrin.h>
+#endif
+
 #include "kernels.hpp"
 #include "parallel.hpp"
 
@@ -59,6 +63,67 @@ Stats integer_stats(const T* data, std::size_t count) {
     return s;
 }
 
+// Bytes (counting movies, the common case): SSE2 keeps min/max in byte lanes, sums
+// with psadbw and squares with pmaddwd, about 3x the compiler's vectorisation of
+// integer_stats (which needs 32-bit multiplies SSE2 lacks). For int8, the bytes are
+// flipped to x + 128 and the shift records the offset, so the sums stay exact.
+template <class T>
+Stats byte_stats(const T* data, std::size_t count) {
+#if defined(__SSE2__) || defined(_M_X64)
+    const auto* p = reinterpret_cast<const std::uint8_t*>(data);
+    const std::uint8_t flip = std::is_signed_v<T> ? 0x80 : 0;
+    const __m128i flip_v = _mm_set1_epi8(static_cast<char>(flip)), zero = _mm_setzero_si128();
+    __m128i lo = _mm_set1_epi8(static_cast<char>(0xff)), hi = zero, sum = zero;
+    std::uint64_t sumsq = 0;
+    std::size_t i = 0;
+    // Up to 4 * 255^2 per pmaddwd lane and step: flush the 32-bit lanes every 4096 steps.
+    constexpr std::size_t steps = 4096;
+    while (i + 16 <= count) {
+        std::size_t end = std::min(count - (count - i) % 16, i + 16 * steps);
+        __m128i sq = zero;
+        for (; i < end; i += 16) {
+            __m128i v = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)), flip_v);
+            lo = _mm_min_epu8(lo, v);
+            hi = _mm_max_epu8(hi, v);
+            sum = _mm_add_epi64(sum, _mm_sad_epu8(v, zero));
+            __m128i a = _mm_unpacklo_epi8(v, zero), b = _mm_unpackhi_epi8(v, zero);
+            sq = _mm_add_epi32(sq, _mm_add_epi32(_mm_madd_epi16(a, a), _mm_madd_epi16(b, b)));
+        }
+        alignas(16) std::uint32_t q[4];
+        _mm_store_si128(reinterpret_cast<__m128i*>(q), sq);
+        sumsq += std::uint64_t{q[0]} + q[1] + q[2] + q[3];
+    }
+    alignas(16) std::uint8_t lo_b[16], hi_b[16];
+    alignas(16) std::uint64_t sum_q[2];
+    _mm_store_si128(reinterpret_cast<__m128i*>(lo_b), lo);
+    _mm_store_si128(reinterpret_cast<__m128i*>(hi_b), hi);
+    _mm_store_si128(reinterpret_cast<__m128i*>(sum_q), sum);
+    std::uint8_t mn = 0xff, mx = 0;
+    for (int k = 0; k < 16; ++k) {
+        mn = std::min(mn, lo_b[k]);
+        mx = std::max(mx, hi_b[k]);
+    }
+    std::uint64_t total = sum_q[0] + sum_q[1];
+    for (; i < count; ++i) {
+        std::uint8_t v = static_cast<std::uint8_t>(p[i] ^ flip);
+        mn = std::min(mn, v);
+        mx = std::max(mx, v);
+        total += v;
+        sumsq += std::uint64_t{v} * v;
+    }
+    Stats s;
+    s.shift = -static_cast<double>(flip);  // stored value x = v - flip, so x - shift = v
+    s.sum = static_cast<double>(total);
+    s.sumsq = static_cast<double>(sumsq);
+    s.min = static_cast<double>(mn) - flip;
+    s.max = static_cast<double>(mx) - flip;
+    s.count = count;
+    return s;
+#else
+    return integer_stats(data, count);
+#endif
+}
+
 // Everything else: sums of (x - shift) in double over independent lanes, so the
 // compiler can keep several additions in flight without reassociating one chain.
 template <class T>
@@ -106,7 +171,9 @@ Stats general_stats(const T* data, std::size_t count) {
 template <class T>
 Stats stats_typed(const T* data, std::size_t count) {
     if (count == 0) return Stats{};
-    if constexpr (std::is_integral_v<T> && sizeof(T) <= 2)
+    if constexpr (std::is_integral_v<T> && sizeof(T) == 1)
+        return byte_stats(data, count);
+    else if constexpr (std::is_integral_v<T> && sizeof(T) == 2)
         return integer_stats(data, count);
     else
         return general_stats(data, count);

@@ -81,6 +81,22 @@ def test_stats_nan_and_empty():
     assert _core.stats(inf)[1] == np.inf
 
 
+@pytest.mark.parametrize("dtype", ["i1", "u1"])
+def test_byte_stats_are_exact_at_every_length_and_extreme(dtype):
+    """The SIMD byte kernel: tails of 0-15 bytes, 32-bit lanes flushed every 64 KiB, extreme values."""
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(5)
+    for n in [*range(1, 40), 65_535, 65_536, 65_537, 3 * 65_536 + 17]:
+        data = rng.integers(info.min, info.max, size=n, endpoint=True).astype(dtype)
+        ref = data.astype(np.float64)
+        dmin, dmax, dmean, rms = _core.stats(data, 1)
+        assert (dmin, dmax) == (ref.min(), ref.max()), n
+        assert dmean == pytest.approx(ref.mean(), rel=1e-12, abs=1e-12), n
+        assert rms == pytest.approx(ref.std(), rel=1e-9, abs=1e-9), n
+    for value in (info.min, info.max):
+        assert _core.stats(np.full(5 * 65_536 + 3, value, dtype), 2) == (value, value, value, 0.0)
+
+
 @pytest.mark.parametrize("dtype", ["i2", "u2", "f4", "c8", "f8"])
 def test_byteswap_matches_numpy(dtype):
     data = np.arange(1001).astype(dtype)
