@@ -97,6 +97,30 @@ def test_byte_stats_are_exact_at_every_length_and_extreme(dtype):
         assert _core.stats(np.full(5 * 65_536 + 3, value, dtype), 2) == (value, value, value, 0.0)
 
 
+def chunk_blocksizes(path, nframes):
+    """The blosc block size of each chunk of an MRCZ file (header bytes 8-11 of a chunk)."""
+    raw = path.read_bytes()
+    pos = 1024 + int(np.frombuffer(raw, "<i4", 1, 92)[0])  # header + extended header
+    sizes = []
+    for _ in range(nframes):
+        _, blocksize, cbytes = np.frombuffer(raw, "<i4", 3, pos + 4)
+        sizes.append(int(blocksize))
+        pos += int(cbytes)
+    assert pos == len(raw)
+    return sizes
+
+
+@pytest.mark.parametrize(
+    ("codec", "blocksize"),
+    [("zstd", 1 << 20), ("lz4hc", 1 << 20), ("lz4", 1 << 18), ("zlib", 1 << 16), ("blosclz", 1 << 16)],
+)
+def test_block_size_per_codec(tmp_path, codec, blocksize):
+    data = np.random.default_rng(3).poisson(1.0, (3, 1536, 1024)).astype(np.uint8)  # 1.5 MiB frames
+    mrcz.write(tmp_path / "x.mrcz", data, compressor=codec, threads=2)
+    assert chunk_blocksizes(tmp_path / "x.mrcz", 3) == [blocksize] * 3
+    assert np.array_equal(mrcz.read(tmp_path / "x.mrcz"), data)
+
+
 @pytest.mark.parametrize("dtype", ["i2", "u2", "f4", "c8", "f8"])
 def test_byteswap_matches_numpy(dtype):
     data = np.arange(1001).astype(dtype)

@@ -18,7 +18,12 @@ import mrcz
 def samples() -> dict[str, tuple[np.ndarray, dict]]:
     rng = np.random.default_rng(2026)
     counts = rng.poisson(1.0, size=(6, 64, 48)).astype(np.int8)
+    # Frames of 1.5 MiB: several of our large blosc blocks (1 MiB zstd, 256 KiB lz4) and a
+    # partial last block, for c-blosc 1 to decompress.
+    big = rng.poisson(1.0, size=(2, 1536, 1024)).astype(np.int8)
     return {
+        "counts_big_zstd.mrcz": (big, {"compressor": "zstd", "clevel": 1}),
+        "counts_big_lz4.mrcz": (big, {"compressor": "lz4", "clevel": 1}),
         "counts_zstd.mrcz": (counts, {"compressor": "zstd", "clevel": 1, "meta": {"dose": 1.0, "who": "Zoë"}}),
         "counts_lz4.mrcz": (counts, {"compressor": "lz4", "clevel": 9}),
         "int16_lz4hc.mrcz": (rng.normal(0, 300, (4, 40, 30)).astype(np.int16), {"compressor": "lz4hc"}),
