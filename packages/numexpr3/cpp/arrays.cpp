@@ -89,6 +89,12 @@ int vm_type_of(PyObject* array) {
 
 int ndim_of(PyObject* array) { return py::detail::array_proxy(array)->nd; }
 
+PyObject* convert(PyObject* value, TypeCode type) {
+    PyObject* descr = dtypes.descr[static_cast<std::size_t>(type)];
+    Py_INCREF(descr);  // FromAny steals it
+    return npy_api::get().PyArray_FromAny_(value, descr, 0, 0, 0, nullptr);
+}
+
 void view_of(PyObject* array, TypeCode type, ArrayView& view) {
     const auto* a = py::detail::array_proxy(array);
     const auto ndim = static_cast<std::size_t>(a->nd);

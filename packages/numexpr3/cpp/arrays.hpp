@@ -24,6 +24,9 @@ int vm_type_of(PyObject* array);
 
 int ndim_of(PyObject* array);
 
+// numpy.asarray(value, <the dtype of type>): a new reference, or nullptr with an error set.
+PyObject* convert(PyObject* value, TypeCode type);
+
 // Fills `view` from an ndarray whose VM type is `type`.
 void view_of(PyObject* array, TypeCode type, ArrayView& view);
 

@@ -33,9 +33,18 @@ constexpr std::size_t kMaxArguments = 32;
 // Remembered signatures per dispatcher: a bound on memory, far above real use.
 constexpr std::size_t kMaxRoutes = 64;
 
-// One argument of a signature: VM type and rank in one number.
+// One argument of a signature in one number: an array's VM type and rank, or the kind of
+// a Python scalar (bool, int, float, complex: the program depends on the type only).
 using ArgumentKey = int;
 ArgumentKey argument_key(int type, int ndim) { return type * 256 + ndim; }
+constexpr int kScalarKinds = 1000 * 256;  // keys of Python scalars start here
+
+// A program input: the argument at `position`, converted to `convert` (a VM type, as
+// numpy.asarray(argument, dtype) does) unless that is -1.
+struct Input {
+    std::size_t position;
+    int convert;
+};
 
 // A remembered signature and what to run for it.
 struct Route {
@@ -43,7 +52,8 @@ struct Route {
     PyObject* program_object;  // strong reference
     const Program* program;
     bool reduction;
-    std::vector<std::size_t> inputs, shape_arguments;  // argument positions
+    std::vector<Input> inputs;
+    std::vector<std::size_t> shape_arguments;  // argument positions
 };
 
 struct State {
@@ -59,14 +69,27 @@ struct DispatcherObject {
 
 State& state_of(PyObject* self) { return *reinterpret_cast<DispatcherObject*>(self)->state; }
 
-// The key of these arguments; false when one is not an ndarray of a VM type.
+// The key of these arguments; false when one is neither an ndarray of a VM type nor a
+// Python bool, int, float or complex.
 bool key_of(PyObject* const* args, std::size_t n, std::array<ArgumentKey, kMaxArguments>& key) {
     if (n > kMaxArguments) return false;
     for (std::size_t i = 0; i < n; ++i) {
-        if (!is_exact_ndarray(args[i])) return false;
-        const int type = vm_type_of(args[i]);
-        if (type < 0) return false;
-        key[i] = argument_key(type, ndim_of(args[i]));
+        PyObject* arg = args[i];
+        if (is_exact_ndarray(arg)) {
+            const int type = vm_type_of(arg);
+            if (type < 0) return false;
+            key[i] = argument_key(type, ndim_of(arg));
+        } else if (PyFloat_CheckExact(arg)) {
+            key[i] = kScalarKinds + 2;
+        } else if (PyLong_CheckExact(arg)) {
+            key[i] = kScalarKinds + 1;
+        } else if (PyBool_Check(arg)) {
+            key[i] = kScalarKinds;
+        } else if (PyComplex_CheckExact(arg)) {
+            key[i] = kScalarKinds + 3;
+        } else {
+            return false;
+        }
     }
     return true;
 }
@@ -105,22 +128,37 @@ void set_python_error() {
 // the route (the caller then takes the Python path, which says why).
 PyObject* run_route(const Route& route, PyObject* const* args, PyObject* out) {
     std::array<PyObject*, kMaxArguments> inputs, shape_arrays;
-    for (std::size_t i = 0; i < route.inputs.size(); ++i) inputs[i] = args[route.inputs[i]];
-    for (std::size_t i = 0; i < route.shape_arguments.size(); ++i) shape_arrays[i] = args[route.shape_arguments[i]];
+    std::array<PyObject*, kMaxArguments> converted{};  // new references
+    struct Release {
+        std::array<PyObject*, kMaxArguments>& arrays;
+        ~Release() {
+            for (PyObject* a : arrays) Py_XDECREF(a);
+        }
+    } release{converted};
+    for (std::size_t i = 0; i < route.inputs.size(); ++i) {
+        const Input& input = route.inputs[i];
+        inputs[i] = args[input.position];
+        if (input.convert < 0) continue;
+        converted[i] = convert(inputs[i], static_cast<TypeCode>(input.convert));
+        if (converted[i] == nullptr) return nullptr;  // (as numpy.asarray would raise)
+        inputs[i] = converted[i];
+    }
+    std::size_t num_shapes = 0;
+    for (std::size_t position : route.shape_arguments) {
+        if (is_ndarray(args[position])) shape_arrays[num_shapes++] = args[position];  // scalars have no shape
+    }
     try {
         if (out != nullptr) {
             if (route.reduction || !evaluate_into(*route.program, inputs.data(), route.inputs.size(),
-                                                  shape_arrays.data(), route.shape_arguments.size(), out)) {
+                                                  shape_arrays.data(), num_shapes, out)) {
                 return nullptr;
             }
             return Py_NewRef(out);
         }
         if (route.reduction) {
-            return reduce_new(*route.program, inputs.data(), route.inputs.size(), shape_arrays.data(),
-                              route.shape_arguments.size());
+            return reduce_new(*route.program, inputs.data(), route.inputs.size(), shape_arrays.data(), num_shapes);
         }
-        return evaluate_new(*route.program, inputs.data(), route.inputs.size(), shape_arrays.data(),
-                            route.shape_arguments.size(), 'K');
+        return evaluate_new(*route.program, inputs.data(), route.inputs.size(), shape_arrays.data(), num_shapes, 'K');
     } catch (...) {
         set_python_error();
         return nullptr;
@@ -206,29 +244,69 @@ void dispatcher_dealloc(PyObject* self) {
     Py_DECREF(type);
 }
 
+// A position below `n` from a Python int; false with an error set otherwise.
+bool position_from(PyObject* item, std::size_t n, std::size_t& position, const char* what) {
+    const Py_ssize_t p = PyLong_AsSsize_t(item);
+    if (p == -1 && PyErr_Occurred()) return false;
+    if (p < 0 || static_cast<std::size_t>(p) >= n) {
+        PyErr_Format(PyExc_ValueError, "%s: position %zd is not one of the %zu arguments", what, p, n);
+        return false;
+    }
+    position = static_cast<std::size_t>(p);
+    return true;
+}
+
+// Program inputs from a sequence of (position, type code or None).
+bool inputs_from(PyObject* seq, std::size_t n, std::vector<Input>& out) {
+    PyObject* fast = PySequence_Fast(seq, "remember: inputs must be a sequence");
+    if (fast == nullptr) return false;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(fast) && !PyErr_Occurred(); ++i) {
+        PyObject* item = PySequence_Fast_GET_ITEM(fast, i);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            PyErr_SetString(PyExc_TypeError, "remember: an input is (position, type code or None)");
+            break;
+        }
+        Input input{0, -1};
+        if (!position_from(PyTuple_GET_ITEM(item, 0), n, input.position, "remember: inputs")) break;
+        PyObject* code = PyTuple_GET_ITEM(item, 1);
+        if (code != Py_None) {
+            const char* text = PyUnicode_Check(code) ? PyUnicode_AsUTF8(code) : nullptr;
+            if (text == nullptr) {
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "remember: a type code must be a str");
+                break;
+            }
+            try {
+                input.convert = static_cast<int>(parse_type(text));
+            } catch (const std::exception& e) {
+                PyErr_SetString(PyExc_ValueError, e.what());
+                break;
+            }
+        }
+        out.push_back(input);
+    }
+    Py_DECREF(fast);
+    return !PyErr_Occurred();
+}
+
 // Positions from a sequence of ints, each below `n`.
 bool positions_from(PyObject* seq, std::size_t n, std::vector<std::size_t>& out, const char* what) {
     PyObject* fast = PySequence_Fast(seq, what);
     if (fast == nullptr) return false;
-    const Py_ssize_t len = PySequence_Fast_GET_SIZE(fast);
-    out.clear();
-    for (Py_ssize_t i = 0; i < len; ++i) {
-        const Py_ssize_t p = PyLong_AsSsize_t(PySequence_Fast_GET_ITEM(fast, i));
-        if (p == -1 && PyErr_Occurred()) break;
-        if (p < 0 || static_cast<std::size_t>(p) >= n) {
-            PyErr_Format(PyExc_ValueError, "%s: position %zd is not one of the %zu arguments", what, p, n);
-            break;
-        }
-        out.push_back(static_cast<std::size_t>(p));
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(fast); ++i) {
+        std::size_t position = 0;
+        if (!position_from(PySequence_Fast_GET_ITEM(fast, i), n, position, what)) break;
+        out.push_back(position);
     }
     Py_DECREF(fast);
     return !PyErr_Occurred();
 }
 
 // remember(arguments, program, inputs, shape_arguments): calls with arguments of the same
-// types and ranks run `program` (evaluate or reduce) on arguments[inputs], with the shape
-// broadcast from arguments[shape_arguments]. Returns whether such calls now run here (not
-// beyond 32 arguments or 64 signatures).
+// types and ranks (Python scalars: of the same type) run `program` (evaluate or reduce) on
+// the inputs, each (argument position, type code to convert it to or None), over the
+// broadcast shape of arguments[shape_arguments]. Returns whether such calls now run here:
+// not when an argument is neither an ndarray of a VM dtype (in native order) nor a Python
+// bool, int, float or complex, nor beyond 32 arguments or 64 signatures.
 PyObject* dispatcher_remember(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     if (nargs != 4) {
         PyErr_SetString(PyExc_TypeError, "remember(arguments, program, inputs, shape_arguments)");
@@ -245,11 +323,7 @@ PyObject* dispatcher_remember(PyObject* self, PyObject* const* args, Py_ssize_t 
     std::array<ArgumentKey, kMaxArguments> key;
     const bool keyed = key_of(PySequence_Fast_ITEMS(arguments), n, key);
     Py_DECREF(arguments);
-    if (!keyed) {
-        PyErr_SetString(PyExc_TypeError,
-                        "remember: arguments must be numpy.ndarrays of the VM's dtypes in native order");
-        return nullptr;
-    }
+    if (!keyed) Py_RETURN_FALSE;
     route->key.assign(key.begin(), key.begin() + static_cast<std::ptrdiff_t>(n));
     try {
         route->program = py::handle(args[1]).cast<const Program*>();
@@ -262,13 +336,19 @@ PyObject* dispatcher_remember(PyObject* self, PyObject* const* args, Py_ssize_t 
         PyErr_SetString(PyExc_ValueError, "remember: an element-wise program must have one output");
         return nullptr;
     }
-    if (!positions_from(args[2], n, route->inputs, "remember: inputs") ||
+    if (!inputs_from(args[2], n, route->inputs) ||
         !positions_from(args[3], n, route->shape_arguments, "remember: shape_arguments")) {
         return nullptr;
     }
     if (route->inputs.size() > kMaxArguments || route->shape_arguments.size() > kMaxArguments) {
         PyErr_SetString(PyExc_ValueError, "remember: at most 32 inputs and shape arguments");
         return nullptr;
+    }
+    for (const Input& input : route->inputs) {
+        if (input.convert < 0 && route->key[input.position] >= kScalarKinds) {
+            PyErr_SetString(PyExc_ValueError, "remember: a Python scalar input needs a type code to convert it to");
+            return nullptr;
+        }
     }
     State& state = state_of(self);
     std::lock_guard<std::mutex> lock(state.mutex);
@@ -338,7 +418,7 @@ PyObject* dispatcher_num_routes(PyObject* self, PyObject*) {
 PyMethodDef dispatcher_methods[] = {
     {"remember", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(dispatcher_remember)), METH_FASTCALL,
      "remember(arguments, program, inputs, shape_arguments) -> bool: run `program` directly for calls whose "
-     "arguments have these types and ranks."},
+     "arguments have these types and ranks; inputs are (position, type code or None)."},
     {"run_scope", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(dispatcher_run_scope)), METH_FASTCALL,
      "run_scope(local_scope, global_scope, out=None): the result for `names` looked up in two dicts, or None."},
     {"num_routes", dispatcher_num_routes, METH_NOARGS, "How many signatures are remembered."},

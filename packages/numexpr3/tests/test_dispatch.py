@@ -244,27 +244,76 @@ def test_dispatcher_checks_what_it_is_told() -> None:
     program = _core.Program([("in", "f8", None), ("out", "f8", None)], [("copy", 1, (0,))])
     dispatcher = _core.Dispatcher(("a",))
     a = np.arange(3.0)
-    with pytest.raises(TypeError, match=r"numpy\.ndarrays of the VM's dtypes"):
-        dispatcher.remember([3.0], program, [0], [0])
-    with pytest.raises(TypeError, match=r"numpy\.ndarrays of the VM's dtypes"):
-        dispatcher.remember([a.astype(np.float16)], program, [0], [0])
+    assert not dispatcher.remember(["3.0"], program, [(0, None)], [0])  # no signature
+    assert not dispatcher.remember([a.astype(np.float16)], program, [(0, None)], [0])
+    assert not dispatcher.remember([a] * 33, program, [(0, None)], [0])  # too many arguments
     with pytest.raises(TypeError, match="Program"):
-        dispatcher.remember([a], "copy", [0], [0])
+        dispatcher.remember([a], "copy", [(0, None)], [0])
     with pytest.raises(ValueError, match="position 1 is not one of the 1 arguments"):
-        dispatcher.remember([a], program, [1], [0])
+        dispatcher.remember([a], program, [(1, None)], [0])
+    with pytest.raises(TypeError, match="an input is"):
+        dispatcher.remember([a], program, [0], [0])
+    with pytest.raises(ValueError, match="unknown type code"):
+        dispatcher.remember([a], program, [(0, "f9")], [0])
+    with pytest.raises(ValueError, match="needs a type code"):
+        dispatcher.remember([2.0], program, [(0, None)], [0])
     with pytest.raises(TypeError, match="names must be strings"):
         _core.Dispatcher((1,))
     assert dispatcher.run_scope({"a": a}, {}) is None  # nothing remembered yet
-    assert dispatcher.remember([a], program, [0], [0])
-    assert dispatcher.remember([a], program, [0], [0])  # known already
-    assert not dispatcher.remember([a] * 33, program, [0], [0])  # too many arguments to remember
+    assert dispatcher.remember([a], program, [(0, None)], [0])
+    assert dispatcher.remember([a], program, [(0, None)], [0])  # known already
     assert dispatcher.num_routes() == 1
     np.testing.assert_array_equal(dispatcher.run_scope({"a": a + 1}, {}), a + 1)
     assert dispatcher.run_scope({}, {}) is None  # missing name
     assert dispatcher.run_scope({"a": a}, ()) is None  # not a dict
     np.testing.assert_array_equal(dispatcher(a), a)  # a remembered call
+    assert dispatcher.remember([7], program, [(0, "f8")], [0])  # a Python int, converted to float64
+    result = dispatcher(5)
+    assert result.dtype == np.float64 and result.shape == () and result == 5.0
     with pytest.raises(AttributeError, match="_call"):
         dispatcher(np.ones((2, 2)))  # a bare dispatcher has no Python path to fall back on
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    scalar=st.one_of(
+        st.booleans(),
+        st.integers(-(2**70), 2**70),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.complex_numbers(max_magnitude=1e6),
+    ),
+    dtype=st.sampled_from(["i1", "u1", "i8", "u8", "f4", "f8", "c8", "b1"]),
+)
+def test_python_numbers_on_the_cpp_path_equal_pythons(scalar, dtype: str) -> None:
+    """A Python number variable is converted as the Python path converts it (NEP 50), or the
+    same exception is raised."""
+    source = fresh_source("a * k + a")
+    a = np.arange(1, 4).astype(dtype)  # noqa: F841 (read by evaluate)
+    outcomes = []
+    for _ in range(3):  # Python path, then the C++ path (when the first call succeeded)
+        k = scalar  # noqa: F841 (read by evaluate)
+        try:
+            with np.errstate(all="ignore"):
+                result = ne.evaluate(source)
+            outcomes.append((result.dtype, result.tobytes()))
+        except Exception as error:  # compared below
+            outcomes.append((type(error), str(error)))
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    if isinstance(outcomes[0][0], np.dtype):  # it ran: the later calls took the C++ path
+        assert routes(source) == 1
+
+
+def test_python_numbers_take_the_cpp_path() -> None:
+    source = fresh_source("x * k")
+    x = np.arange(4.0)
+    for k in (2, 3, -1):
+        np.testing.assert_array_equal(ne.evaluate(source), x * k)
+    assert routes(source) == 1  # one signature: (float64 rank 1, int)
+    for k in (2.5, True, 1j):
+        np.testing.assert_array_equal(ne.evaluate(source), x * k)
+    assert routes(source) == 4
+    nex = ne.NumExpr("x * 2")
+    np.testing.assert_array_equal(nex(np.arange(3)), np.arange(3) * 2.0)  # an int array for a float64 signature
 
 
 def test_re_evaluate_on_the_cpp_path_sees_new_values() -> None:

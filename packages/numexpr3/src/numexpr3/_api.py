@@ -43,12 +43,18 @@ _dispatchers: dict[str, tuple[_core.Dispatcher, tuple]] = {}
 
 def _remember(dispatcher: _core.Dispatcher, compiled: Compiled, arguments: Any, positions: Any) -> None:
     """Let `dispatcher` run `compiled` itself for arguments like these (when it is one VM run
-    on them as they are); `positions[i]` is the argument that is the program's value i."""
+    and they are arrays of VM dtypes or Python numbers); `positions[i]` is the argument that
+    is the program's value i."""
     route = compiled.call_route()
-    if route is None or not all(type(argument) is np.ndarray for argument in arguments):
+    if route is None:
         return
-    program, inputs, shape_slots = route
-    dispatcher.remember(arguments, program, [positions[i] for i in inputs], [positions[i] for i in shape_slots])
+    program, inputs, shape_values = route
+    dispatcher.remember(
+        arguments,
+        program,
+        [(positions[at], code) for at, code in inputs],
+        [positions[at] for at in shape_values],
+    )
 
 
 def _dispatcher_for(parsed: Parsed) -> _core.Dispatcher:

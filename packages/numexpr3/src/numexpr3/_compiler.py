@@ -153,15 +153,18 @@ class Compiled:
     #: One element-wise stage writing a new array or `out`: the common case, on a short path.
     simple: bool
 
-    def call_route(self) -> tuple[Any, tuple[int, ...], tuple[int, ...]] | None:
-        """(program, inputs, shape slots) when a call without `out` is one `evaluate` or
-        `reduce` of a VM program on the values as they are, else None: a `_core.Dispatcher`
-        can then run the call without Python."""
-        if not self.direct or len(self.stages) != 1 or self.targets:
+    def call_route(self) -> tuple[Any, tuple[tuple[int, str | None], ...], tuple[int, ...]] | None:
+        """(program, inputs, shape values) when a call without `out` is one `evaluate` or
+        `reduce` of a VM program, else None: a `_core.Dispatcher` can then run the call
+        without Python. Inputs are (value position, type code to convert it to or None);
+        the result's shape is the broadcast of the shape values'."""
+        if len(self.stages) != 1 or self.targets:
             return None
         stage = self.stages[0]
         if self.result == "fresh" or (self.result == "slot" and not stage.reduction[2]):  # type: ignore[index]
-            return stage.program, stage.inputs, stage.shape_slots
+            # One stage: its slots are all the call's values (bindings).
+            inputs = tuple(self.bindings[slot] for slot in stage.inputs)
+            return stage.program, inputs, tuple(self.bindings[slot][0] for slot in stage.shape_slots)
         return None
 
     def run(self, values: list, target_arrays: list, out: np.ndarray | None, order: str) -> np.ndarray:

@@ -98,24 +98,32 @@ __version__: str
 class Dispatcher:
     """Runs programs remembered for signatures of arguments, without Python.
 
-    A signature is every argument's dtype (a VM type, native byte order) and rank; the
-    arguments must be `numpy.ndarray` itself (not a subclass). `NumExpr` subclasses it:
-    calling the object with a remembered signature (positional arrays, no keyword but
-    ``out=``) runs the program in C++; any other call goes to the object's
-    ``_call(*args, **kwargs)``, which is also where a call ends up whose ``out`` does not suit.
+    A signature is, per argument, an array's dtype (a VM type, native byte order) and rank,
+    or a Python scalar's type (bool, int, float, complex); arrays must be `numpy.ndarray`
+    itself (not a subclass). `NumExpr` subclasses it: calling the object with a remembered
+    signature (positional arguments, no keyword but ``out=``) runs the program in C++; any
+    other call goes to the object's ``_call(*args, **kwargs)``, which is also where a call
+    ends up whose ``out`` does not suit.
     """
 
     def __init__(self, names: tuple[str, ...] = ()) -> None:
         """`names`: the variables `run_scope` looks up, in argument order."""
     def remember(
-        self, arguments: Sequence[np.ndarray], program: Program, inputs: Sequence[int], shape_arguments: Sequence[int]
+        self,
+        arguments: Sequence[object],
+        program: Program,
+        inputs: Sequence[tuple[int, str | None]],
+        shape_arguments: Sequence[int],
     ) -> bool:
-        """Calls whose arguments have the types and ranks of `arguments` will run `program`
-        (`Program.evaluate`, order 'K', or `Program.reduce`) on ``arguments[i] for i in
-        inputs``, over the broadcast shape of ``arguments[i] for i in shape_arguments``.
+        """Calls whose arguments have the signature of `arguments` will run `program`
+        (`Program.evaluate`, order 'K', or `Program.reduce`) on its inputs, each ``(position,
+        type code)``: ``numpy.asarray(arguments[position], type code)``, or the argument
+        itself for None; the shape is the broadcast of ``arguments[i] for i in
+        shape_arguments``.
 
-        Returns False, remembering nothing, beyond 32 arguments or 64 signatures. TypeError
-        when an argument is not an ndarray of a VM type.
+        Returns False, remembering nothing, when an argument has no signature, beyond 32
+        arguments or beyond 64 signatures. ValueError for positions out of range or a Python
+        scalar input without a type code.
         """
     def run_scope(self, local_scope: dict, global_scope: dict, out: np.ndarray | None = None) -> np.ndarray | None:
         """The result for `names` looked up in `local_scope`, then `global_scope`, written into
