@@ -123,6 +123,22 @@ void start_writeback(int fd, std::int64_t offset, std::size_t n) {
 #endif
 }
 
+// Forces the file's data written so far to disk (fdatasync), so that the fsync which
+// commits the file later has little left to do.
+void sync_data(int fd) {
+#ifdef _WIN32
+    if (_commit(fd) != 0) throw IoError(errno, "flushing the file to disk failed");
+#else
+#ifdef __linux__
+    int rc = ::fdatasync(fd);
+#else
+    int rc = ::fsync(fd);
+#endif
+    if (rc != 0 && errno != EINVAL)  // EINVAL: a file that cannot be synced (a pipe, /dev/null)
+        throw IoError(errno, std::string("flushing the file to disk failed: ") + std::strerror(errno));
+#endif
+}
+
 std::uint32_t le32(const std::uint8_t* p) {
     return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
            static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
@@ -224,6 +240,7 @@ std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const st
     // The calling thread writes finished chunks in frame order.
     try {
         std::int64_t pos = offset;
+        std::size_t unsynced = 0;
         for (std::size_t i = 0; i < nframes; ++i) {
             const std::uint8_t* chunk;
             std::size_t n;
@@ -237,6 +254,11 @@ std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const st
             write_at(fd, chunk, n, pos);
             start_writeback(fd, pos, n);
             pos += sizes[i];
+            unsynced += n;
+            if (params.sync_bytes && unsynced >= params.sync_bytes && i + 1 < nframes) {
+                sync_data(fd);
+                unsynced = 0;
+            }
             std::lock_guard<std::mutex> lock(mutex);
             written = i + 1;
             changed.notify_all();

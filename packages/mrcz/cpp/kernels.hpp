@@ -42,12 +42,15 @@ struct CompressParams {
     int filter = 2;  // BLOSC_BITSHUFFLE
     int typesize = 1;
     std::size_t threads = 0;
+    std::size_t sync_bytes = 0;  // fdatasync after each this many bytes written (0: never)
 };
 
 // Compresses `nframes` frames of `frame_bytes` each and writes the chunks back to back
 // to `fd` from byte `offset` while later frames are still being compressed. Returns each
 // chunk's size. When `stats_kind` is given, `stats` receives the data's statistics,
-// computed in the same pass.
+// computed in the same pass. With `params.sync_bytes`, the writing thread flushes the
+// data to disk every so often while the workers go on compressing, so that a caller's
+// final fsync has only the last chunks left to flush.
 std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const std::uint8_t* frames, std::size_t nframes,
                                            std::size_t frame_bytes, const CompressParams& params,
                                            const Kind* stats_kind, Stats* stats);

@@ -59,7 +59,7 @@ py::tuple py_stats(const py::array& a, std::size_t threads) {
 }
 
 py::tuple py_write_compressed(int fd, std::int64_t offset, const py::array& frames, int codec, int clevel, int filter,
-                              std::size_t threads, bool with_stats) {
+                              std::size_t threads, bool with_stats, std::size_t sync_bytes) {
     require_contiguous(frames, "frames");
     if (frames.ndim() < 1) throw py::value_error("frames must have a frame axis");
     if (clevel < 0 || clevel > 9) throw py::value_error("clevel must be between 0 and 9");
@@ -74,6 +74,7 @@ py::tuple py_write_compressed(int fd, std::int64_t offset, const py::array& fram
     params.filter = filter;
     params.typesize = static_cast<int>(frames.itemsize());
     params.threads = threads;
+    params.sync_bytes = sync_bytes;
     const auto* data = static_cast<const std::uint8_t*>(frames.data());
     Stats s;
     std::vector<std::int64_t> sizes;
@@ -180,8 +181,10 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
           "(min, max, mean, rms) of a C-contiguous real array in one parallel pass; NaN if any value is NaN.");
     m.def("write_compressed", &py_write_compressed, py::arg("fd"), py::arg("offset"), py::arg("frames"),
           py::arg("codec"), py::arg("clevel"), py::arg("filter"), py::arg("threads") = 0, py::arg("with_stats") = false,
+          py::arg("sync_bytes") = 0,
           "Compress each frame (first axis) to one blosc2 chunk and write them back to back to fd from "
-          "offset. Returns (chunk sizes, statistics or None).");
+          "offset; with sync_bytes > 0, fdatasync fd after each sync_bytes written (not after the last "
+          "chunk). Returns (chunk sizes, statistics or None).");
     m.def("scan_chunks", &py_scan_chunks, py::arg("fd"), py::arg("start"), py::arg("nframes"), py::arg("file_size"),
           py::arg("frame_bytes"),
           "Walk the chunk headers from byte start; returns (offsets, sizes). Raises ChunkError.");

