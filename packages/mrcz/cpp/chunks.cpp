@@ -41,7 +41,8 @@ namespace {
 // movie 1 MiB also gave 0.69 / 1.05 GB/s and ratio 1.381 against 0.66 / 0.87 / 1.307 at
 // 256 KiB. lz4 on that movie was best at 256 KiB (1.24 / 1.61 against 1.20 / 1.32 at
 // 1 MiB), so it keeps 256 KiB, within 5 % of the best on both. blosclz and zlib stay at
-// python-mrcz's 64 KiB. c-blosc 1 (python-mrcz 0.6) reads blocks of any of these sizes.
+// python-mrcz's 64 KiB. python-mrcz 0.6 reads these chunks with python-blosc2 (c-blosc 1
+// cannot read format-5 chunks at all), whatever the block size; see the interop samples.
 std::int32_t block_size_for(int codec) {
     switch (codec) {
         case BLOSC_ZSTD:

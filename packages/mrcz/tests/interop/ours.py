@@ -18,8 +18,8 @@ import mrcz
 def samples() -> dict[str, tuple[np.ndarray, dict]]:
     rng = np.random.default_rng(2026)
     counts = rng.poisson(1.0, size=(6, 64, 48)).astype(np.int8)
-    # Frames of 1.5 MiB: several of our large blosc blocks (1 MiB zstd, 256 KiB lz4) and a
-    # partial last block, for c-blosc 1 to decompress.
+    # Frames of 1.5 MiB: our large blosc blocks (1 MiB zstd, 256 KiB lz4) and a partial
+    # last block, for python-mrcz's reader (python-blosc2) to decompress.
     big = rng.poisson(1.0, size=(2, 1536, 1024)).astype(np.int8)
     return {
         "counts_big_zstd.mrcz": (big, {"compressor": "zstd", "clevel": 1}),
