@@ -23,7 +23,8 @@ Extra sections:
              at 1e7 and 1e8 as a fraction of the best copy rate, counting 24 B/element
   roofline   every case at 1e7: GB/s moved (inputs read + output written) by numexpr3 and numexpr 2,
              and the floor of the ratio to numexpr 2 (those bytes at the copy bandwidth / numexpr 2's
-             time): a target below the floor cannot be met by any evaluator on this machine
+             time): a target below the floor cannot be met by any evaluator on this machine; and
+             the first touch of a fresh 80 MB output's pages (what allocating costs on top)
   memory     peak RSS growth (VmHWM, reset through /proc/self/clear_refs) of one evaluation at N = 1e7
              in a fresh subprocess per measurement (C++ buffers are invisible to tracemalloc), after a
              small warm-up evaluation; compared with the output size + 8 MB
@@ -488,6 +489,18 @@ def measure_bandwidth(n: int, repeats: int) -> dict[str, float]:
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
+def measure_first_touch(nbytes: int, repeats: int) -> float:
+    """Median seconds to allocate `nbytes` with NumPy and write one byte per 4 KiB page: the
+    kernel's page faults and zeroing, which every freshly allocated output pays."""
+
+    def touch() -> None:
+        fresh = np.empty(nbytes, np.uint8)
+        fresh[::4096] = 1
+
+    touch()
+    return statistics.median(sample(touch, 1) for _ in range(repeats))
+
+
 # ------------------------------------------------------------------------------------------- memory
 
 _RSS_PROBE = """
@@ -714,7 +727,9 @@ def bytes_per_element(key: str) -> int:
     return size * (inputs + (0 if expression.startswith("sum(") else 1))
 
 
-def roofline(results: list[Result], copy_gbs: float | None) -> tuple[list[str], dict[tuple[str, str], float]]:
+def roofline(
+    results: list[Result], copy_gbs: float | None, first_touch: float | None
+) -> tuple[list[str], dict[tuple[str, str], float]]:
     """At N = 1e7: the bandwidth each library reaches, and the floor of the ratio to numexpr 2:
     the time of moving the case's bytes at the copy bandwidth over numexpr 2's time. Where the
     floor is above a target, no VM can meet the target on this machine."""
@@ -744,6 +759,13 @@ def roofline(results: list[Result], copy_gbs: float | None) -> tuple[list[str], 
                 floors[(r.key, form)] = moved / (copy_gbs * GB) / t2
             cells.append(fmt(floors.get((r.key, form)), ".2f"))
         lines.append("| " + " | ".join(cells) + " |")
+    e1 = next((r.times.get("ne3 2t") for r in rows if r.key == "E1"), None)
+    if first_touch and e1:
+        lines.append(
+            f"\nA fresh 80 MB output (N = 1e7 float64): the first touch of its pages alone takes "
+            f"{first_touch * 1e3:.1f} ms on one thread, {100 * first_touch / e1:.0f} % of numexpr3's whole E1 "
+            "evaluation; the allocating forms pay it on top of the bytes moved (both libraries alike)."
+        )
     return lines, floors
 
 
@@ -971,7 +993,8 @@ def main(argv: list[str] | None = None) -> int:
     wait_quiet(args.wait_idle)
     bw = measure_bandwidth(n_bw, args.repeats)
     bw_lines, fractions, copy_gbs = bandwidth_table(bw, n_bw, results)
-    roof_lines, floors = roofline(results, copy_gbs)
+    first_touch = measure_first_touch(8 * 10**7, args.repeats) if any(r.n == 10**7 for r in results) else None
+    roof_lines, floors = roofline(results, copy_gbs, first_touch)
     bw_lines += roof_lines
     print("\n".join(bw_lines), flush=True)
 
