@@ -255,14 +255,17 @@ std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const st
             write_at(fd, chunk, n, pos);
             start_writeback(fd, pos, n);
             pos += sizes[i];
+            {
+                // The buffer is free again: a worker may reuse it while this thread syncs.
+                std::lock_guard<std::mutex> lock(mutex);
+                written = i + 1;
+                changed.notify_all();
+            }
             unsynced += n;
             if (params.sync_bytes && unsynced >= params.sync_bytes && i + 1 < nframes) {
                 sync_data(fd);
                 unsynced = 0;
             }
-            std::lock_guard<std::mutex> lock(mutex);
-            written = i + 1;
-            changed.notify_all();
         }
     } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
