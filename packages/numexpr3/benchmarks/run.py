@@ -971,6 +971,7 @@ def main(argv: list[str] | None = None) -> int:
     report.append(f"- load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("\n".join(report), flush=True)
 
+    wait_quiet(args.wait_idle)  # microsecond timings suffer most from a busy machine
     ov = measure_overhead(args.repeats_small)
     print("\n".join(overhead_table(ov)), flush=True)
 
