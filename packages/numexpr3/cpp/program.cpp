@@ -218,6 +218,7 @@ void Program::run(const std::vector<ArrayView>& inputs, const std::vector<ArrayV
     }
     const std::size_t ndim = shape.size();
     if (ndim > std::tuple_size_v<Index>) throw std::invalid_argument("more than 64 dimensions");
+    if (run_small(inputs, outputs, shape)) return;
     // A thread_local object is the executing thread's own, even inside a lambda: the
     // workers must see the caller's plan through this reference.
     thread_local Plan caller_plan;
@@ -477,6 +478,87 @@ void Program::run(const std::vector<ArrayView>& inputs, const std::vector<ArrayV
     if (errors.load() & kErrNegativeIntPower) {
         throw std::invalid_argument("Integers to negative integer powers are not allowed.");
     }
+}
+
+// The common short call, without a plan: one block of contiguous operands on this
+// thread. Returns false, having done nothing, for anything else (which includes every
+// case the general path reports as an error).
+bool Program::run_small(const std::vector<ArrayView>& inputs, const std::vector<ArrayView>& outputs,
+                        const std::vector<std::ptrdiff_t>& shape) const {
+    constexpr std::size_t kMaxRegisters = 64;
+    if (reduction_ || registers_.size() > kMaxRegisters) return false;
+    std::ptrdiff_t size = 1;
+    for (auto n : shape) size *= n;
+    if (size == 0 || size > kMaxBlock || size * std::max(weight_, 1) >= kWorkPerThread) return false;
+    // 1: exactly `shape`, C-contiguous; 0: a single element (broadcast); -1: anything else.
+    auto layout = [&](const ArrayView& a) {
+        std::ptrdiff_t count = 1;
+        for (auto n : a.shape) count *= n;
+        if (count == 1 && a.shape.size() <= shape.size()) return size == 1 ? 1 : 0;
+        if (a.shape != shape) return -1;
+        auto expect = static_cast<std::ptrdiff_t>(item_size(a.type));
+        for (std::size_t d = shape.size(); d-- > 0;) {
+            if (a.shape[d] != 1 && a.strides[d] != expect) return -1;
+            expect *= a.shape[d];
+        }
+        return 1;
+    };
+    std::array<char*, kMaxRegisters> ptr{};
+    std::array<bool, kMaxRegisters> scalar{};
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+        const auto& o = outputs[i];
+        const auto r = static_cast<std::size_t>(output_regs_[i]);
+        if (o.type != registers_[r].type || o.shape != shape || layout(o) != 1) return false;
+        ptr[r] = o.data;
+    }
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        const auto& a = inputs[i];
+        const auto r = static_cast<std::size_t>(input_regs_[i]);
+        const int kind = layout(a);
+        if (a.type != registers_[r].type || kind < 0) return false;
+        for (const auto& o : outputs) {  // element for element, or apart
+            if (overlap(a, o) && !(kind == 1 && a.data == o.data)) return false;
+        }
+        ptr[r] = a.data;
+        scalar[r] = kind == 0;
+    }
+    thread_local std::vector<char> temps;
+    std::size_t offset = 0;
+    for (std::size_t r = 0; r < registers_.size(); ++r) {
+        if (registers_[r].kind == RegisterKind::temp) {
+            offset += round_up(static_cast<std::size_t>(size) * item_size(registers_[r].type), kAlign);
+        }
+    }
+    if (temps.size() < offset + kAlign) temps.resize(offset + kAlign);
+    char* scratch = reinterpret_cast<char*>(round_up(reinterpret_cast<std::uintptr_t>(temps.data()), kAlign));
+    offset = 0;
+    for (std::size_t r = 0; r < registers_.size(); ++r) {
+        const auto& reg = registers_[r];
+        if (reg.kind == RegisterKind::constant) {
+            ptr[r] = const_cast<char*>(reinterpret_cast<const char*>(reg.value));
+            scalar[r] = true;
+        } else if (reg.kind == RegisterKind::temp) {
+            ptr[r] = scratch + offset;
+            offset += round_up(static_cast<std::size_t>(size) * item_size(reg.type), kAlign);
+        }
+    }
+    kernel_error = 0;
+    char* args[4];
+    bool arg_scalar[4] = {false, false, false, false};
+    for (const auto& ins : instructions_) {
+        args[0] = ptr[static_cast<std::size_t>(ins.dest)];
+        for (int k = 0; k < ins.nsources; ++k) {
+            const auto src = static_cast<std::size_t>(ins.sources[static_cast<std::size_t>(k)]);
+            args[k + 1] = ptr[src];
+            arg_scalar[k + 1] = scalar[src];
+        }
+        ins.fn(size, args, arg_scalar);
+        scalar[static_cast<std::size_t>(ins.dest)] = false;
+    }
+    if (kernel_error & kErrNegativeIntPower) {
+        throw std::invalid_argument("Integers to negative integer powers are not allowed.");
+    }
+    return true;
 }
 
 // Calls fn(k, count, idx) for each run of `count` elements of one innermost row that a

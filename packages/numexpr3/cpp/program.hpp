@@ -71,6 +71,8 @@ class Program {
     };
     struct Plan;
     void execute(const Plan& plan, std::ptrdiff_t begin, std::ptrdiff_t end, char* reduce_out, char* scratch) const;
+    bool run_small(const std::vector<ArrayView>& inputs, const std::vector<ArrayView>& outputs,
+                   const std::vector<std::ptrdiff_t>& shape) const;
 
     std::vector<RegisterSpec> registers_;
     std::vector<Instruction> instructions_;

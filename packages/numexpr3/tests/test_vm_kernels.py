@@ -236,8 +236,9 @@ def test_empty_reduction_output_with_any_strides() -> None:
         (lambda m: m, lambda m: m),  # the same elements: in place, no copy needed
     ],
 )
-def test_inputs_overlapping_the_output_are_read_before_written(input_view, output_view) -> None:
-    memory = np.arange(20_001, dtype="f8")
+@pytest.mark.parametrize("size", [101, 20_001])  # one block on the caller's thread; the general path
+def test_inputs_overlapping_the_output_are_read_before_written(input_view, output_view, size: int) -> None:
+    memory = np.arange(size, dtype="f8")
     a = input_view(memory)
     out = output_view(memory)
     n = min(len(a), len(out))
