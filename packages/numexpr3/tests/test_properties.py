@@ -157,6 +157,9 @@ def test_generated_expressions_match_numpy(case: tuple[tuple, dict[str, np.ndarr
         return
     actual = ne.evaluate(expression, local_dict=env)
     compare(actual, expected, expression, env)
+    again = ne.evaluate(expression, local_dict=env)  # on the C++ path where the signature allows
+    assert again.dtype == actual.dtype
+    np.testing.assert_array_equal(again, actual, err_msg=expression)
 
 
 @given(cases(), st.sampled_from(["C", "F", "reversed", "stepped", "transposed"]))
@@ -177,6 +180,10 @@ def test_generated_expressions_into_out(case: tuple[tuple, dict[str, np.ndarray]
         out = np.zeros(out.shape[::-1], out.dtype).T
     assert ne.evaluate(expression, local_dict=env, out=out) is out
     compare(out, expected, expression, env)
+    first = out.copy()
+    out[...] = 0
+    assert ne.evaluate(expression, local_dict=env, out=out) is out  # on the C++ path where it can
+    np.testing.assert_array_equal(out, first, err_msg=expression)
 
 
 @given(cases(), st.sampled_from(["sum", "prod", "min", "max", "any", "all"]), st.integers(-4, 3))
@@ -194,6 +201,8 @@ def test_generated_reductions_match_numpy(case: tuple[tuple, dict[str, np.ndarra
             ne.evaluate(f"{reduction}({expression}, axis={axis_})", local_dict=env)
         return
     actual = ne.evaluate(f"{reduction}({expression}, axis={axis_})", local_dict=env)
+    again = ne.evaluate(f"{reduction}({expression}, axis={axis_})", local_dict=env)  # the C++ path
+    np.testing.assert_array_equal(again, actual, err_msg=expression)
     if reduction in ("sum", "prod") and expected.dtype.kind in "fc":
         # Summation order differs (blocked/pairwise vs NumPy's pairwise).
         scale = float(np.abs(value[np.isfinite(value)]).max(initial=1.0)) ** (1 if reduction == "sum" else value.size)
