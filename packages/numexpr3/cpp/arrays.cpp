@@ -30,47 +30,18 @@ struct Dtypes {
 };
 Dtypes dtypes;
 
-TypeCode vm_type_of_dtype(const py::dtype& dt) {
-    const auto size = dt.itemsize();
-    switch (dt.kind()) {
-        case 'b':
-            return TypeCode::b1;
-        case 'i':
-            return size == 1 ? TypeCode::i1 : size == 2 ? TypeCode::i2 : size == 4 ? TypeCode::i4 : TypeCode::i8;
-        case 'u':
-            return size == 1 ? TypeCode::u1 : size == 2 ? TypeCode::u2 : size == 4 ? TypeCode::u4 : TypeCode::u8;
-        case 'f':
-            return size == 4 ? TypeCode::f4 : TypeCode::f8;
-        case 'c':
-            return size == 8 ? TypeCode::c8 : TypeCode::c16;
-        default:
-            throw std::logic_error("not a VM dtype");
-    }
-}
-
-bool is_vm_dtype(const py::dtype& dt) {
-    const auto size = dt.itemsize();
-    switch (dt.kind()) {
-        case 'b':
-            return size == 1;
-        case 'i':
-        case 'u':
-            return size == 1 || size == 2 || size == 4 || size == 8;
-        case 'f':
-            return size == 4 || size == 8;
-        case 'c':
-            return size == 8 || size == 16;
-        default:
-            return false;
-    }
-}
-
 }  // namespace
 
 void init_arrays() {
+    // A dtype is the VM's when its string without the byte order is a VM type code (int64
+    // has two type numbers, long and long long: both map to i8).
     for (int num = 0; num < kNumBuiltins; ++num) {
-        const py::dtype dt(num);
-        dtypes.vm_type[static_cast<std::size_t>(num)] = is_vm_dtype(dt) ? static_cast<int>(vm_type_of_dtype(dt)) : -1;
+        const auto code = py::str(py::dtype(num).attr("str")).cast<std::string>().substr(1);
+        int type = -1;
+        for (int t = 0; t < kNumTypes; ++t) {
+            if (code == type_name(static_cast<TypeCode>(t))) type = t;
+        }
+        dtypes.vm_type[static_cast<std::size_t>(num)] = type;
     }
     for (int t = 0; t < kNumTypes; ++t) {
         dtypes.descr[static_cast<std::size_t>(t)] = py::dtype(type_name(static_cast<TypeCode>(t))).release().ptr();

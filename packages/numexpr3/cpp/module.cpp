@@ -116,15 +116,23 @@ void bind_arrays(const std::vector<py::object>& arrays, std::vector<ArrayView>& 
     }
 }
 
-// Pointers to the arrays, checked to have VM types (for error messages that name them).
-std::vector<PyObject*> checked_pointers(const std::vector<py::object>& arrays, const char* role) {
-    std::vector<PyObject*> pointers;
-    for (std::size_t i = 0; i < arrays.size(); ++i) {
-        checked_type(arrays[i], role, i);
-        pointers.push_back(arrays[i].ptr());
+// The operands of evaluate() and reduce(): inputs checked to have VM types (errors that
+// name them), and the arrays whose shapes broadcast; `keep` holds the references.
+struct Operands {
+    std::vector<py::object> keep;
+    std::vector<PyObject*> inputs, shape_arrays;
+
+    Operands(const py::sequence& input_seq, const py::sequence& shape_seq) : keep(arrays_of(input_seq, "input")) {
+        for (std::size_t i = 0; i < keep.size(); ++i) {
+            checked_type(keep[i], "input", i);
+            inputs.push_back(keep[i].ptr());
+        }
+        for (auto& a : arrays_of(shape_seq, "shape array")) {
+            shape_arrays.push_back(a.ptr());
+            keep.push_back(std::move(a));
+        }
     }
-    return pointers;
-}
+};
 
 py::object steal_result(PyObject* result) {
     if (result == nullptr) throw py::error_already_set();
@@ -209,23 +217,17 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
         .def(
             "evaluate",
             [](const Program& self, const py::sequence& inputs, const py::sequence& shape_arrays, char order) {
-                const auto input_arrays = arrays_of(inputs, "input");
-                const auto shape_items = arrays_of(shape_arrays, "shape array");
-                const auto in = checked_pointers(input_arrays, "input");
-                std::vector<PyObject*> shapes;
-                for (const auto& a : shape_items) shapes.push_back(a.ptr());
-                return steal_result(evaluate_new(self, in.data(), in.size(), shapes.data(), shapes.size(), order));
+                const Operands ops(inputs, shape_arrays);
+                return steal_result(evaluate_new(self, ops.inputs.data(), ops.inputs.size(), ops.shape_arrays.data(),
+                                                 ops.shape_arrays.size(), order));
             },
             py::arg("inputs"), py::arg("shape_arrays"), py::arg("order") = 'K')
         .def(
             "reduce",
             [](const Program& self, const py::sequence& inputs, const py::sequence& shape_arrays) {
-                const auto input_arrays = arrays_of(inputs, "input");
-                const auto shape_items = arrays_of(shape_arrays, "shape array");
-                const auto in = checked_pointers(input_arrays, "input");
-                std::vector<PyObject*> shapes;
-                for (const auto& a : shape_items) shapes.push_back(a.ptr());
-                return steal_result(reduce_new(self, in.data(), in.size(), shapes.data(), shapes.size()));
+                const Operands ops(inputs, shape_arrays);
+                return steal_result(reduce_new(self, ops.inputs.data(), ops.inputs.size(), ops.shape_arrays.data(),
+                                               ops.shape_arrays.size()));
             },
             py::arg("inputs"), py::arg("shape_arrays"))
         .def_property_readonly("weight", &Program::weight);

@@ -48,6 +48,13 @@ std::string shape_str(const std::vector<std::ptrdiff_t>& shape) {
     return s + ")";
 }
 
+// The errors kernels flagged (kernel_error bits), as NumPy raises them.
+void raise_kernel_errors(int errors) {
+    if (errors & kErrNegativeIntPower) {
+        throw std::invalid_argument("Integers to negative integer powers are not allowed.");
+    }
+}
+
 // Whether the memory spans of two arrays intersect.
 bool overlap(const ArrayView& a, const ArrayView& b) {
     auto span = [](const ArrayView& v) {
@@ -475,9 +482,7 @@ void Program::run(const std::vector<ArrayView>& inputs, const std::vector<ArrayV
             reducer_.combine(out_elements, partial_area + partial_bytes * static_cast<std::size_t>(c), outputs[0].data);
         }
     }
-    if (errors.load() & kErrNegativeIntPower) {
-        throw std::invalid_argument("Integers to negative integer powers are not allowed.");
-    }
+    raise_kernel_errors(errors.load());
 }
 
 // The common short call, without a plan: one block of contiguous operands on this
@@ -522,16 +527,11 @@ bool Program::run_small(const std::vector<ArrayView>& inputs, const std::vector<
         ptr[r] = a.data;
         scalar[r] = kind == 0;
     }
-    thread_local std::vector<char> temps;
-    std::size_t offset = 0;
-    for (std::size_t r = 0; r < registers_.size(); ++r) {
-        if (registers_[r].kind == RegisterKind::temp) {
-            offset += round_up(static_cast<std::size_t>(size) * item_size(registers_[r].type), kAlign);
-        }
-    }
-    if (temps.size() < offset + kAlign) temps.resize(offset + kAlign);
+    thread_local std::vector<char> temps;  // every temp, each aligned: at most this much
+    const std::size_t needed = static_cast<std::size_t>(size) * temp_bytes_ + (registers_.size() + 1) * kAlign;
+    if (temps.size() < needed) temps.resize(needed);
     char* scratch = reinterpret_cast<char*>(round_up(reinterpret_cast<std::uintptr_t>(temps.data()), kAlign));
-    offset = 0;
+    std::size_t offset = 0;
     for (std::size_t r = 0; r < registers_.size(); ++r) {
         const auto& reg = registers_[r];
         if (reg.kind == RegisterKind::constant) {
@@ -555,9 +555,7 @@ bool Program::run_small(const std::vector<ArrayView>& inputs, const std::vector<
         ins.fn(size, args, arg_scalar);
         scalar[static_cast<std::size_t>(ins.dest)] = false;
     }
-    if (kernel_error & kErrNegativeIntPower) {
-        throw std::invalid_argument("Integers to negative integer powers are not allowed.");
-    }
+    raise_kernel_errors(kernel_error);
     return true;
 }
 

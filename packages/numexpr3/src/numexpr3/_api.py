@@ -69,6 +69,17 @@ def _dispatcher_for(parsed: Parsed) -> _core.Dispatcher:
     return entry[0]
 
 
+def _run_cached(dispatcher: _core.Dispatcher, local_dict: Any, global_dict: Any, out: Any, depth: int) -> Any:
+    """The C++ path of `evaluate` and `re_evaluate`: the result, or None when the dispatcher
+    has no program for these variables (or `out`). `depth` counts frames above the caller."""
+    frame = sys._getframe(depth + 1) if local_dict is None or global_dict is None else None
+    return dispatcher.run_scope(
+        frame.f_locals if local_dict is None else local_dict,  # type: ignore[union-attr]
+        frame.f_globals if global_dict is None else global_dict,  # type: ignore[union-attr]
+        out,
+    )
+
+
 def _check_options(options: dict[str, Any], casting: str, order: str) -> None:
     for name, value in options.items():
         allowed = _OPTIONS.get(name)
@@ -221,12 +232,7 @@ def evaluate(
     if plain and type(ex) is str and (out is None or type(out) is np.ndarray):
         entry = _dispatchers.get(ex)
         if entry is not None:  # the C++ path: variables of signatures seen before
-            frame = sys._getframe(_frame_depth - 2) if local_dict is None or global_dict is None else None
-            result = entry[0].run_scope(
-                frame.f_locals if local_dict is None else local_dict,  # type: ignore[union-attr]
-                frame.f_globals if global_dict is None else global_dict,  # type: ignore[union-attr]
-                out,
-            )
+            result = _run_cached(entry[0], local_dict, global_dict, out, _frame_depth - 2)
             if result is not None:
                 _last.set(entry[1] if out is None else (entry[1][0], out, order, casting))
                 return result
@@ -255,12 +261,7 @@ def re_evaluate(
     parsed, out, order, casting = last
     entry = _dispatchers.get(parsed.source)
     if entry is not None and (out is None or type(out) is np.ndarray) and order == "K" and casting == "safe":
-        frame = sys._getframe(_frame_depth - 1) if local_dict is None or global_dict is None else None
-        result = entry[0].run_scope(  # the C++ path
-            frame.f_locals if local_dict is None else local_dict,  # type: ignore[union-attr]
-            frame.f_globals if global_dict is None else global_dict,  # type: ignore[union-attr]
-            out,
-        )
+        result = _run_cached(entry[0], local_dict, global_dict, out, _frame_depth - 1)  # the C++ path
         if result is not None:
             return result
     compiled, values, targets = _prepare(parsed, local_dict, global_dict, out, casting, _frame_depth - 1, False)
