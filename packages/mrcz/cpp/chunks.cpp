@@ -158,6 +158,19 @@ using Context = std::unique_ptr<blosc2_context, ContextDeleter>;
 
 }  // namespace
 
+void write_data(int fd, std::int64_t offset, const std::uint8_t* data, std::size_t n) {
+    // Pieces of 16 MiB, each handed to the kernel's writeback as soon as it is in the
+    // page cache: the disk starts at once instead of when the dirty-page limits force it
+    // (a 671 MB write + fsync on a 2-core VM: 1.06 s against 1.46 s in one write).
+    constexpr std::size_t piece = std::size_t{16} << 20;
+    for (std::size_t done = 0; done < n; done += piece) {
+        std::size_t size = std::min(piece, n - done);
+        auto pos = offset + static_cast<std::int64_t>(done);
+        write_at(fd, data + done, size, pos);
+        start_writeback(fd, pos, size);
+    }
+}
+
 std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const std::uint8_t* frames, std::size_t nframes,
                                            std::size_t frame_bytes, const CompressParams& params,
                                            const Kind* stats_kind, Stats* stats) {

@@ -45,6 +45,9 @@ struct CompressParams {
     std::size_t sync_bytes = 0;  // fdatasync after each this many bytes written (0: never)
 };
 
+// Writes `n` bytes at `offset`, starting the disk write of each piece as it goes.
+void write_data(int fd, std::int64_t offset, const std::uint8_t* data, std::size_t n);
+
 // Compresses `nframes` frames of `frame_bytes` each and writes the chunks back to back
 // to `fd` from byte `offset` while later frames are still being compressed. Returns each
 // chunk's size. When `stats_kind` is given, `stats` receives the data's statistics,

@@ -86,6 +86,14 @@ py::tuple py_write_compressed(int fd, std::int64_t offset, const py::array& fram
     return py::make_tuple(sizes, with_stats ? py::object(stats_tuple(s)) : py::object(py::none()));
 }
 
+void py_write_data(int fd, std::int64_t offset, const py::array& data) {
+    require_contiguous(data, "data");
+    const auto* bytes = static_cast<const std::uint8_t*>(data.data());
+    auto n = static_cast<std::size_t>(data.nbytes());
+    py::gil_scoped_release release;
+    write_data(fd, offset, bytes, n);
+}
+
 py::tuple py_scan_chunks(int fd, std::int64_t start, std::size_t nframes, std::int64_t file_size,
                          std::size_t frame_bytes) {
     std::vector<std::int64_t> offsets, sizes;
@@ -185,6 +193,8 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
           "Compress each frame (first axis) to one blosc2 chunk and write them back to back to fd from "
           "offset; with sync_bytes > 0, fdatasync fd after each sync_bytes written (not after the last "
           "chunk). Returns (chunk sizes, statistics or None).");
+    m.def("write_data", &py_write_data, py::arg("fd"), py::arg("offset"), py::arg("data"),
+          "Write the bytes of a C-contiguous array to fd at offset, in pieces whose disk write starts at once.");
     m.def("scan_chunks", &py_scan_chunks, py::arg("fd"), py::arg("start"), py::arg("nframes"), py::arg("file_size"),
           py::arg("frame_bytes"),
           "Walk the chunk headers from byte start; returns (offsets, sizes). Raises ChunkError.");

@@ -39,8 +39,7 @@ def test_failure_midway_keeps_the_previous_file(tmp_path, monkeypatch, compresso
         calls.append(1)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(_core, "write_compressed", failing)
-    monkeypatch.setattr(os, "pwrite", failing) if compressor is None else None
+    monkeypatch.setattr(_core, "write_compressed" if compressor else "write_data", failing)
     with pytest.raises(OSError, match="No space"):
         mrcz.write(path, np.ones((5, 8, 8), np.int16), compressor=compressor, overwrite=True)
     assert calls
@@ -164,20 +163,67 @@ def test_async_calls_do_not_queue_behind_one_worker(tmp_path):
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) to fill a disk")
-def test_full_disk_in_the_compression_pipeline(tmp_path, monkeypatch):
+@pytest.mark.parametrize("writer", ["write_compressed", "write_data"])
+def test_full_disk_in_the_core(tmp_path, monkeypatch, writer):
     path, _, before = previous(tmp_path)
-    real = _core.write_compressed
+    real = getattr(_core, writer)
     full = os.open("/dev/full", os.O_WRONLY)  # every write fails with ENOSPC
 
     def onto_a_full_disk(fd, *args):
         return real(full, *args)
 
-    monkeypatch.setattr(_core, "write_compressed", onto_a_full_disk)
+    monkeypatch.setattr(_core, writer, onto_a_full_disk)
+    compressor = "zstd" if writer == "write_compressed" else None
     try:
         with pytest.raises(OSError, match="No space") as info:
-            mrcz.write(path, np.ones((6, 64, 64), np.int16), compressor="zstd", threads=2, overwrite=True)
+            mrcz.write(path, np.ones((6, 64, 64), np.int16), compressor=compressor, threads=2, overwrite=True)
     finally:
         os.close(full)
     assert info.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before
+    assert leftovers(tmp_path) == []
+
+
+def test_uncompressed_data_written_in_pieces(tmp_path):
+    # 50.4 MB: three whole 16 MiB pieces and part of a fourth, after the 1024-byte header.
+    frames = np.random.default_rng(6).integers(-128, 128, size=(3, 4099, 4099), dtype=np.int8)
+    mrcz.write(tmp_path / "p.mrc", frames)
+    assert np.array_equal(np.fromfile(tmp_path / "p.mrc", dtype=np.int8, offset=1024), frames.reshape(-1))
+
+
+@pytest.mark.parametrize("compressor", [None, "lz4"])
+def test_streamed_frames_are_flushed_behind_the_writer(tmp_path, monkeypatch, compressor):
+    """A camera appending one frame at a time gets its data flushed to disk on a
+    background thread every _SYNC_BYTES, not all at once when the file is closed."""
+    monkeypatch.setattr(_io, "_SYNC_BYTES", 64 << 10)
+    flushed_behind = threading.Event()
+    real = getattr(os, "fdatasync", os.fsync)
+
+    def recording(fd):
+        if threading.current_thread().name == "mrcz-flush":
+            flushed_behind.set()
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync" if hasattr(os, "fdatasync") else "fsync", recording)
+    frames = np.random.default_rng(7).normal(size=(12, 128, 128)).astype(np.float32)  # 64 KiB each
+    with mrcz.open(tmp_path / "s.mrcz", "w", frame_shape=(128, 128), dtype=np.float32, compressor=compressor) as w:
+        for frame in frames:
+            w.append(frame)
+        assert flushed_behind.wait(30)  # before close
+    assert np.array_equal(mrcz.read(tmp_path / "s.mrcz"), frames)
+
+
+def test_failed_background_flush_fails_the_write(tmp_path, monkeypatch):
+    path, _, before = previous(tmp_path)
+    monkeypatch.setattr(_io, "_SYNC_BYTES", 1)
+
+    def failing(fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync" if hasattr(os, "fdatasync") else "fsync", failing)
+    with pytest.raises(OSError, match="Input/output"):
+        with mrcz.open(path, "w", frame_shape=(8, 8), dtype=np.int16, overwrite=True) as w:
+            for _ in range(4):
+                w.append(np.ones((8, 8), np.int16))
     assert path.read_bytes() == before
     assert leftovers(tmp_path) == []
