@@ -6,7 +6,8 @@ Data (synthetic, seeded):
 
 Cases (each: write to the page cache, the same write plus os.fsync of the file, read of the whole
 file with a warm page cache, read of the middle frame where the tool can):
-  mrcz (ours)          zstd 1 bitshuffle / lz4 1 bitshuffle (2 threads), uncompressed
+  mrcz (ours)          zstd 1 bitshuffle / lz4 1 bitshuffle (2 threads), uncompressed; and zstd
+                       appended frame by frame (MrcWriter.append), compared with the whole write
   python-mrcz 0.6.0    zstd 1 bitshuffle with n_threads 2 and 1, lz4 1, uncompressed; run in a
                        separate interpreter (--predecessor-python) by predecessor_worker.py,
                        which times only writeMRC / readMRC(path, slices=0)
@@ -235,22 +236,30 @@ def int8_view(a: np.ndarray) -> np.ndarray:
     return a.view(np.int8) if a.dtype == np.uint8 else a
 
 
-def ours_case(label: str, compressor: str | None) -> Case:
-    def write(path: str, arr: np.ndarray) -> None:
-        mrcz.write(path, arr, compressor=compressor, clevel=1, shuffle="bitshuffle", threads=THREADS, overwrite=True)
+def ours_case(label: str, compressor: str | None, streamed: bool = False) -> Case:
+    options = dict(compressor=compressor, clevel=1, shuffle="bitshuffle", threads=THREADS, overwrite=True)
 
+    def write(path: str, arr: np.ndarray) -> None:
+        mrcz.write(path, arr, **options)
+
+    def append_frames(path: str, arr: np.ndarray) -> None:
+        with mrcz.open(path, "w", frame_shape=arr.shape[1:], dtype=arr.dtype, **options) as out:
+            for frame in arr:
+                out.append(frame)
+
+    atomic = (
+        f"mrcz {mrcz.__version__} replaces the target atomically and fsyncs the file and its directory "
+        "itself, so its 'write' column already includes an fsync"
+    )
     return Case(
         name=label,
         codec=compressor or "none",
         suffix=".mrcz" if compressor else ".mrc",
-        write=timed_write(write),
+        write=timed_write(append_frames if streamed else write),
         read=timed_read(lambda path, ds: mrcz.read(path, threads=THREADS)),
         read_frame=timed_frame(lambda path, ds, i: mrcz.read(path, frames=i, threads=THREADS)),
-        ours=True,
-        note=(
-            f"mrcz {mrcz.__version__} write() replaces the target atomically and fsyncs the file and its "
-            "directory itself, so its 'write' column already includes an fsync"
-        ),
+        ours=not streamed,  # a variant of ours, compared with our whole-movie write
+        note=("MrcWriter.append one frame at a time, as from a camera; " + atomic) if streamed else atomic,
     )
 
 
@@ -448,6 +457,7 @@ def build_cases(worker: PredecessorWorker | None, pv: str = "0.6") -> list[Case]
         ours_case("mrcz (ours) zstd 1 bitshuffle, 2 threads", "zstd"),
         ours_case("mrcz (ours) lz4 1 bitshuffle, 2 threads", "lz4"),
         ours_case("mrcz (ours) uncompressed", None),
+        ours_case("mrcz (ours) zstd 1 bitshuffle, appended frame by frame", "zstd", streamed=True),
     ]
     if worker is not None:
         cases += [
