@@ -237,7 +237,7 @@ def int8_view(a: np.ndarray) -> np.ndarray:
 
 
 def ours_case(label: str, compressor: str | None, streamed: bool = False) -> Case:
-    options = dict(compressor=compressor, clevel=1, shuffle="bitshuffle", threads=THREADS, overwrite=True)
+    options = {"compressor": compressor, "clevel": 1, "shuffle": "bitshuffle", "threads": THREADS, "overwrite": True}
 
     def write(path: str, arr: np.ndarray) -> None:
         mrcz.write(path, arr, **options)
