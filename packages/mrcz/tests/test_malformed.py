@@ -4,6 +4,7 @@ the field, without crashing, hanging or allocating more than the file could hold
 from __future__ import annotations
 
 import struct
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -75,6 +76,23 @@ def test_absurd_sizes(good, offset, field, value):
 def test_huge_nz_is_refused_before_allocating(good):
     # 2**30 frames of 40 x 30 would be 2.4 TB; the file holds a few kB.
     expect(mrcz.TruncatedFileError, patched(good[0], 8, "<i", 2**30), "NZ")
+
+
+@pytest.mark.parametrize(
+    ("side", "error", "field"), [(2**29, mrcz.MRCZFormatError, "NX"), (20000, mrcz.CorruptChunkError, "data")]
+)
+def test_huge_frames_of_a_compressed_file_are_refused_before_allocating(good, side, error, field):
+    # The chunks hold 40 x 30 frames; the header claims side x side (a 4.8 GB read for 20000).
+    bad = patched(patched(good[0], 0, "<i", side), 4, "<i", side)
+    tracemalloc.start()
+    try:
+        expect(error, bad, field)
+        with pytest.raises(error), mrcz.open(bad) as f:
+            f.data[1]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 << 20
 
 
 def test_huge_nz_plain(tmp_path):

@@ -52,6 +52,7 @@ _SHUFFLES = {"none": 0, "shuffle": 1, "bitshuffle": 2}
 # commit's fsync of a 40-frame counting movie (177 MB of chunks) from ~0.2 s to ~0.02 s.
 _SYNC_BYTES = 16 << 20
 _MAX_JSON_BYTES = 64 << 20
+_MAX_CHUNK_BYTES = 2**31 - 1 - 32  # blosc2's largest chunk (BLOSC2_MAX_BUFFERSIZE)
 
 
 def _default_threads() -> int:
@@ -178,6 +179,8 @@ class MrcFile:
         """Read all data, or the frames (first-axis items) `frames` selects, into memory."""
         h = self.header
         sections, out_shape = self._select(frames)
+        if h.compressed and len(sections):
+            self._chunk_table()  # every chunk must hold one frame of NX x NY before memory is taken
         out = np.empty(out_shape, dtype=h.dtype)
         if len(sections) == 0:
             return out
@@ -218,6 +221,13 @@ class MrcFile:
             )
         available = self._size - h.data_offset
         if h.compressed:
+            if h.frame_bytes > _MAX_CHUNK_BYTES:
+                raise MRCZFormatError(
+                    f"a frame of NX x NY = {h.nx} x {h.ny} values ({h.frame_bytes} bytes) is larger "
+                    "than one blosc chunk can hold",
+                    path=self.path,
+                    field="NX",
+                )
             # Every chunk has a header of at least 16 bytes.
             if h.nz * 16 > available:
                 raise TruncatedFileError(
