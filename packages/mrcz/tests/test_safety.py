@@ -3,6 +3,7 @@ under the final name; streaming writes; asynchronous I/O overlapping computation
 
 from __future__ import annotations
 
+import concurrent.futures
 import errno
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -113,17 +115,65 @@ def test_streaming_writer_rejects_bad_frames_and_discards_on_error(tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def test_async_write_overlaps_with_computation(tmp_path):
+def progress_during(slow_call, start):
+    """How many turns of a Python loop the calling thread makes while `slow_call` (a C
+    function, wrapped so that we see it start and end) runs inside `start()`.
+
+    With a 5 s switch interval the worker thread is never asked to hand over the GIL
+    during its short run, so the loop can turn only while the C function has released
+    it. The loop yields the GIL each turn (sleep(0)) so the worker gets it back at once
+    when the C function ends."""
+    entered, left = threading.Event(), threading.Event()
+
+    def traced(*args):
+        entered.set()
+        try:
+            return slow_call(*args)
+        finally:
+            left.set()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(5.0)
+    try:
+        future = start(traced)
+        assert entered.wait(30)
+        progressed = 0
+        while not left.is_set():
+            progressed += 1
+            time.sleep(0)
+        return progressed, future.result()
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def test_the_overlap_check_sees_a_call_that_keeps_the_gil():
+    blob = b"a" * (200 << 20)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        progressed, found = progress_during(blob.count, lambda call: pool.submit(call, b"b"))
+    assert found == 0
+    assert progressed == 0
+
+
+@pytest.mark.parametrize("core_call", ["write_compressed", "read_compressed"])
+def test_async_io_overlaps_with_computation(tmp_path, monkeypatch, core_call):
+    """The calling thread runs Python while the core compresses or decompresses."""
     data = np.random.default_rng(1).poisson(1.0, size=(16, 1024, 1024)).astype(np.uint8)
-    future = mrcz.async_write(tmp_path / "a.mrcz", data, compressor="zstd", clevel=5, threads=1)
-    progressed = 0
-    while not future.done():
-        sum(range(2000))  # pure-Python work that needs the GIL
-        progressed += 1
-    header = future.result()
+    path = tmp_path / "a.mrcz"
+    if core_call == "read_compressed":
+        mrcz.write(path, data, compressor="zstd")
+
+    def start(traced):
+        monkeypatch.setattr(_core, core_call, traced)
+        if core_call == "write_compressed":
+            return mrcz.async_write(path, data, compressor="zstd", clevel=5, threads=1)
+        return mrcz.async_read(path, threads=1)
+
+    progressed, result = progress_during(getattr(_core, core_call), start)
     assert progressed > 0
-    assert header.nz == 16
-    assert np.array_equal(mrcz.async_read(tmp_path / "a.mrcz").result(), data)
+    if core_call == "read_compressed":
+        assert np.array_equal(result, data)
+    else:
+        assert result.nz == 16 and np.array_equal(mrcz.read(path), data)
 
 
 def test_concurrent_writers_and_readers(tmp_path):
