@@ -277,3 +277,19 @@ def test_failed_background_flush_fails_the_write(tmp_path, monkeypatch):
                 w.append(np.ones((8, 8), np.int16))
     assert path.read_bytes() == before
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits and symbolic links")
+def test_replacing_keeps_permissions_and_symbolic_links(tmp_path):
+    target = tmp_path / "data" / "movie.mrcz"
+    target.parent.mkdir()
+    mrcz.write(target, np.zeros((2, 8, 8), np.int16), compressor="lz4")
+    target.chmod(0o640)
+    link = tmp_path / "movie.mrcz"
+    link.symlink_to(target)
+    new = np.arange(3 * 8 * 8, dtype=np.int16).reshape(3, 8, 8)
+    mrcz.write(link, new, compressor="lz4", overwrite=True)
+    assert link.is_symlink() and link.resolve() == target
+    assert np.array_equal(mrcz.read(target), new)
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert leftovers(tmp_path) == leftovers(target.parent) == []

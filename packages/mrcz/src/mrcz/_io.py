@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import stat
 import sys
 import threading
 import uuid
@@ -427,16 +428,28 @@ class _AtomicFile:
     """
 
     def __init__(self, path: PathLike, overwrite: bool):
-        self.path = Path(path)
-        if self.path.exists() and not overwrite:
-            raise FileExistsError(f"{self.path} exists; pass overwrite=True to replace it")
+        given = Path(path)
+        if given.exists() and not overwrite:
+            raise FileExistsError(f"{given} exists; pass overwrite=True to replace it")
+        # Through a symbolic link, the file it points to is replaced and the link kept.
+        self.path = Path(os.path.realpath(given))
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"directory {self.path.parent} does not exist")
-        self.tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:12]}.part")
-        self.file: BinaryIO = self.tmp.open("xb")
+        try:  # a replaced file keeps its permission bits (a new one gets the umask's)
+            mode: int | None = stat.S_IMODE(os.stat(self.path).st_mode)
+        except FileNotFoundError:
+            mode = None
         self._unsynced = 0
         self._sync: threading.Thread | None = None
         self._sync_error: OSError | None = None
+        self.tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:12]}.part")
+        self.file: BinaryIO = self.tmp.open("xb")
+        if mode is not None:
+            try:
+                os.chmod(self.tmp, mode)
+            except BaseException:
+                self.abort()
+                raise
 
     def wrote(self, nbytes: int) -> None:
         """Count `nbytes` written; after each _SYNC_BYTES, flush the file on a background thread."""
