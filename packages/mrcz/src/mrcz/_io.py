@@ -436,7 +436,7 @@ class _AtomicFile:
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"directory {self.path.parent} does not exist")
         try:  # a replaced file keeps its permission bits (a new one gets the umask's)
-            mode: int | None = stat.S_IMODE(os.stat(self.path).st_mode)
+            mode: int | None = stat.S_IMODE(self.path.stat().st_mode)
         except FileNotFoundError:
             mode = None
         self._unsynced = 0
@@ -446,7 +446,7 @@ class _AtomicFile:
         self.file: BinaryIO = self.tmp.open("xb")
         if mode is not None:
             try:
-                os.chmod(self.tmp, mode)
+                self.tmp.chmod(mode)
             except BaseException:
                 self.abort()
                 raise
