@@ -19,8 +19,15 @@ CODECS = [None, "zstd", "lz4", "lz4hc", "blosclz", "zlib"]
 DTYPES = ["i1", "u1", "i2", "u2", "f4", "f2", "c8"]
 
 
+UNDETERMINED = (0.0, -1.0, -2.0, -1.0)  # MRC2014's "not well determined" statistics
+
+
 def stats_reference(data: np.ndarray) -> tuple[float, float, float, float]:
-    values = np.abs(data) if data.dtype.kind == "c" else data.astype(np.float64)
+    """The statistics a header should hold: exact, or undetermined where readers disagree
+    (complex data; uint8 above 127, which mrcfile and python-mrcz read as int8)."""
+    if data.dtype.kind == "c" or (data.dtype == np.uint8 and data.max() > 127):
+        return UNDETERMINED
+    values = data.astype(np.float64)
     return float(values.min()), float(values.max()), float(values.mean()), float(values.std())
 
 
@@ -87,15 +94,17 @@ def test_plain_files_validate_and_read_identically_in_mrcfile(tmp_path, dtype, n
     values = np.abs(values) if dtype[0] == "u" else values
     data = values.astype(dtype) if dtype[0] != "c" else (
         rng.normal(size=shape) + 1j * rng.normal(size=shape)).astype(dtype)  # fmt: skip
+    if dtype == "u1":
+        data = rng.integers(0, 256, size=shape, dtype=np.uint8)  # values above 127 too
     path = tmp_path / "x.mrc"
     mrcz.write(path, data, pixel_size=1.25, volume=ndim == 3 and dtype == "f4")
     log = io.StringIO()
-    # mrcfile's statistics check cannot handle complex data (it compares complex values).
-    assert dtype == "c8" or mrcfile.validate(str(path), print_file=log), log.getvalue()
+    assert mrcfile.validate(str(path), print_file=log), log.getvalue()
     with mrcfile.open(path) as m:
         theirs = m.data
         assert theirs.shape == data.shape
-        assert np.array_equal(theirs, data)
+        # mrcfile reads mode 0 as int8, whatever IMOD's flags say.
+        assert np.array_equal(theirs, data.view(np.int8) if dtype == "u1" else data)
         assert m.voxel_size.x == pytest.approx(1.25)
         assert m.voxel_size.z == pytest.approx(1.25)
 
@@ -146,7 +155,10 @@ def test_uint8_is_mode_0_marked_unsigned_never_wrapped(tmp_path):
     header = mrcz.read_header(tmp_path / "u.mrc")
     assert header.mode == 0
     assert header.dtype == np.uint8
-    assert header.dmax == 255
+    # Read as int8 (mrcfile, python-mrcz) these bytes have other statistics: undetermined.
+    assert (header.dmin, header.dmax, header.dmean, header.rms) == UNDETERMINED
+    assert mrcfile.validate(str(tmp_path / "u.mrc"), print_file=io.StringIO())
+    assert mrcz.validate(tmp_path / "u.mrc") == []
     assert np.array_equal(mrcz.read(tmp_path / "u.mrc"), data)
     mrcz.write(tmp_path / "s.mrc", data.view(np.int8))
     assert mrcz.read(tmp_path / "s.mrc").dtype == np.int8
@@ -155,6 +167,61 @@ def test_uint8_is_mode_0_marked_unsigned_never_wrapped(tmp_path):
     assert mrcfile.validate(str(tmp_path / "w.mrc"), print_file=io.StringIO())
     assert np.array_equal(mrcfile.read(tmp_path / "w.mrc"), data)
     assert mrcz.read(tmp_path / "w.mrc").dtype == np.uint16
+
+
+def test_uint8_up_to_127_keeps_exact_statistics(tmp_path):
+    data = np.array([[0, 3, 127]], dtype=np.uint8)
+    header = mrcz.write(tmp_path / "u.mrc", data)
+    assert (header.dmin, header.dmax, header.dmean) == pytest.approx((0, 127, 130 / 3))
+    assert mrcfile.validate(str(tmp_path / "u.mrc"), print_file=io.StringIO())
+
+
+def test_json_metadata_is_mrcfiles_only_complaint(tmp_path):
+    """Plain files with meta= keep python-mrcz's EXTTYP 'json' (so `mrcz decompress` keeps
+    metadata), the one thing mrcfile's validator does not accept."""
+    path = tmp_path / "meta.mrc"
+    mrcz.write(path, np.arange(24, dtype=np.float32).reshape(2, 3, 4), meta={"dose": 1.5}, pixel_size=1.0)
+    log = io.StringIO()
+    assert not mrcfile.validate(str(path), print_file=log)
+    complaints = log.getvalue().splitlines()[1:]  # after "Checking if ... is a valid MRC2014 file..."
+    assert complaints == ["Extended header type is undefined or unrecognised: exttyp = 'json'"]
+    assert mrcz.validate(path) == []
+
+
+KINDS = {
+    "image": ((5, 6), False),
+    "image stack": ((3, 5, 6), False),
+    "volume": ((4, 5, 6), True),
+    "volume stack": ((2, 3, 5, 6), False),
+}
+
+
+@pytest.mark.parametrize("codec", [None, "zstd"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_mz_follows_the_standard_for_mrc_and_python_mrcz_for_mrcz(tmp_path, kind, codec):
+    shape, volume = KINDS[kind]
+    data = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    path = tmp_path / "k.mrcz"
+    header = mrcz.write(path, data, compressor=codec, volume=volume, pixel_size=(1.5, 2.0, 2.5))
+    nz = int(np.prod(shape[:-2]))
+    sections = shape[1] if kind == "volume stack" else None
+    if codec is None:
+        # MRC2014: MZ = 1 for images and stacks, NZ for a volume, sections per volume.
+        assert header.mz == sections or (nz if kind == "volume" else 1)
+        assert header.raw["cella"][2] == pytest.approx(2.5 * header.mz)
+        with mrcfile.open(path) as m:
+            assert m.voxel_size.z == pytest.approx(2.5)
+    else:
+        # python-mrcz 0.6 returns one array only for MZ = 0 (a list of volumes for MZ = k)
+        # and reads the voxel size as CELLA / N.
+        assert header.mz == (sections or 0)
+        assert header.raw["cella"][2] == pytest.approx(2.5 * nz)
+    assert header.kind == kind
+    assert header.voxel_size == pytest.approx((1.5, 2.0, 2.5))
+    back = mrcz.read(path)
+    assert back.shape == data.shape
+    assert np.array_equal(back, data)
+    assert mrcz.validate(path) == []
 
 
 def test_float64_is_narrowed_with_a_warning(tmp_path):

@@ -201,6 +201,11 @@ class Header:
         return bytes(self.raw["label"][0]).startswith(b"MRCZ")
 
     @property
+    def written_by_predecessor(self) -> bool:
+        """True for files of python-mrcz before 1.0 (label 0 'MRCZ0.x'), which follow its conventions."""
+        return bytes(self.raw["label"][0]).startswith(b"MRCZ0.")
+
+    @property
     def voltage(self) -> float | None:
         """Accelerating voltage in kV (MRCZ files only)."""
         return float(self.raw["voltage"]) if self.written_by_python_mrcz else None
@@ -264,13 +269,15 @@ class Header:
 
     @property
     def voxel_size(self) -> VoxelSize:
-        """CELLA / (MX, MY, MZ); where a sampling is 0 (python-mrcz files), CELLA / N."""
+        """CELLA / (MX, MY, MZ), or CELLA / (NX, NY, NZ) as python-mrcz reads it: for MRCZ
+        (compressed) files, files python-mrcz 0.x wrote, and where a sampling is 0."""
         cella = [float(v) for v in self.raw["cella"]]
         sampling = (self.mx, self.my, self.mz)
         counts = (self.nx, self.ny, self.nz)
+        by_count = self.compressed or self.written_by_predecessor
         sizes = []
         for cell, m, n in zip(cella, sampling, counts):
-            divisor = m if m > 0 else n
+            divisor = n if by_count or m <= 0 else m
             sizes.append(cell / divisor if divisor > 0 else 0.0)
         return VoxelSize(*sizes)
 
@@ -363,7 +370,12 @@ def build_header(
     byteorder: str = "<",
     version: str = "",
 ) -> Header:
-    """A standards-correct header for data of `shape` (MZ, ISPG, NVERSION, MACHST)."""
+    """A standards-correct header for data of `shape` (MZ, ISPG, NVERSION, MACHST).
+
+    Compressed (MRCZ) files follow python-mrcz 0.6 instead, so that it reads them as one
+    array with the right voxel size: MZ = 0 and CELLA = voxel size x N. Volume stacks
+    keep MZ = sections per volume, which it reads as a list of volumes.
+    """
     rec = np.zeros((), dtype=HEADER_DTYPE)
     ny, nx = shape[-2:]
     if kind == "volume stack":
@@ -376,10 +388,18 @@ def build_header(
         nz, mz, ispg = 1, 1, 0
     rec["nx"], rec["ny"], rec["nz"] = nx, ny, nz
     rec["mode"] = mode + 1000 * codec_id
+    cell_z = voxel_size.z * (nz if codec_id else mz)
+    if codec_id and kind != "volume stack":
+        mz = 0  # python-mrcz 0.6 returns a list of frames for any MZ > 0
     rec["mx"], rec["my"], rec["mz"] = nx, ny, mz
-    rec["cella"] = (voxel_size.x * nx, voxel_size.y * ny, voxel_size.z * mz)
+    rec["cella"] = (voxel_size.x * nx, voxel_size.y * ny, cell_z)
     rec["cellb"] = (90.0, 90.0, 90.0)
     rec["mapc"], rec["mapr"], rec["maps"] = 1, 2, 3
+    # Readers that take mode 0 as int8 (mrcfile, python-mrcz) see other statistics for
+    # unsigned bytes above 127, and mrcfile checks complex statistics against complex
+    # min/max/mean, which no real number matches: both get the undetermined markers.
+    if mode in (3, 4) or (mode == 0 and unsigned_bytes and stats is not None and stats[1] > 127):
+        stats = None
     # "Not well determined" markers of the MRC2014 spec, replaced once the data are known.
     dmin, dmax, dmean, rms = stats if stats is not None else (0.0, -1.0, -2.0, -1.0)
     rec["dmin"], rec["dmax"], rec["dmean"], rec["rms"] = dmin, dmax, dmean, rms

@@ -40,7 +40,8 @@ def _problems(f: MrcFile, check_data: bool) -> list[str]:
         problems.append(f"MODE: mode {h.mode} is not an MRC2014 mode")
     if h.nversion not in (20140, 20141):
         problems.append(f"NVERSION: {h.nversion} is not 20140 or 20141")
-    for name in ("mx", "my", "mz"):
+    # In MRCZ files MZ is python-mrcz's frames per item (0 for one array), not a sampling.
+    for name in ("mx", "my") if h.compressed else ("mx", "my", "mz"):
         if int(raw[name]) <= 0:
             problems.append(f"{name.upper()}: sampling {int(raw[name])} leaves the voxel size undefined")
     if sorted(int(raw[k]) for k in ("mapc", "mapr", "maps")) != [1, 2, 3]:

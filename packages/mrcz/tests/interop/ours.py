@@ -18,13 +18,25 @@ import mrcz
 def samples() -> dict[str, tuple[np.ndarray, dict]]:
     rng = np.random.default_rng(2026)
     counts = rng.poisson(1.0, size=(6, 64, 48)).astype(np.int8)
+    scope = {"pixel_size": (0.83, 0.85, 1.0), "voltage": 300.0, "cs": 2.7, "gain": 1.5}
     # Frames of 1.5 MiB: our large blosc blocks (1 MiB zstd, 256 KiB lz4) and a partial
     # last block, for python-mrcz's reader (python-blosc2) to decompress.
     big = rng.poisson(1.0, size=(2, 1536, 1024)).astype(np.int8)
     return {
         "counts_big_zstd.mrcz": (big, {"compressor": "zstd", "clevel": 1}),
         "counts_big_lz4.mrcz": (big, {"compressor": "lz4", "clevel": 1}),
-        "counts_zstd.mrcz": (counts, {"compressor": "zstd", "clevel": 1, "meta": {"dose": 1.0, "who": "Zoë"}}),
+        "counts_zstd.mrcz": (counts, {"compressor": "zstd", "clevel": 1, "meta": {"dose": 1.0, "who": "Zoë"}, **scope}),
+        "image_zstd.mrcz": (counts[0], {"compressor": "zstd", **scope}),
+        "volume_lz4.mrcz": (
+            rng.normal(0, 1, (5, 12, 10)).astype(np.float32),
+            {"compressor": "lz4", "volume": True, **scope},
+        ),
+        "volume_stack_zstd.mrcz": (
+            rng.normal(0, 1, (3, 4, 12, 10)).astype(np.float32),
+            {"compressor": "zstd", **scope},
+        ),
+        "meta_plain.mrc": (counts, {"meta": {"dose": 2.0}, **scope}),
+        "volume_plain.mrc": (rng.normal(0, 1, (4, 6, 5)).astype(np.float32), {"volume": True, **scope}),
         "counts_lz4.mrcz": (counts, {"compressor": "lz4", "clevel": 9}),
         "int16_lz4hc.mrcz": (rng.normal(0, 300, (4, 40, 30)).astype(np.int16), {"compressor": "lz4hc"}),
         "float32_zlib.mrcz": (rng.normal(0, 1, (3, 32, 32)).astype(np.float32), {"compressor": "zlib"}),
@@ -41,9 +53,21 @@ def samples() -> dict[str, tuple[np.ndarray, dict]]:
 def write(out: Path) -> None:
     out.mkdir(parents=True)
     for name, (array, kwargs) in samples().items():
-        mrcz.write(out / name, array, **kwargs)
+        header = mrcz.write(out / name, array, **kwargs)
         np.save(out / (name + ".npy"), array)
-        (out / (name + ".json")).write_text(json.dumps(kwargs.get("meta", {})))
+        v = header.voxel_size
+        # What python-mrcz 0.6 should read. Plain files keep the standard MZ (1 for stacks),
+        # which it reads as a list of frames with z pixel size CELLA.z / NZ; MRCZ files have
+        # MZ = 0 (one array), but volume stacks MZ = sections (a list of volumes).
+        expected = {
+            "meta": kwargs.get("meta", {}),
+            "list": not header.compressed or array.ndim == 4,
+            "pixelsize": [v.z if header.compressed else None, v.y, v.x],
+            "voltage": kwargs.get("voltage", 0.0),
+            "C3": kwargs.get("cs", 0.0),
+            "gain": kwargs.get("gain", 1.0),
+        }
+        (out / (name + ".json")).write_text(json.dumps(expected))
     print(f"mrcz {mrcz.__version__} wrote {len(samples())} files to {out}")
 
 
@@ -55,10 +79,13 @@ def check(folder: Path) -> None:
         data = mrcz.read(path)
         assert data.dtype == expected.dtype, (path.name, data.dtype, expected.dtype)
         assert np.array_equal(data, expected), path.name
-        meta = json.loads(Path(str(path) + ".json").read_text())
+        expected = json.loads(Path(str(path) + ".json").read_text())
         with mrcz.open(path) as f:
-            for key, value in meta.items():
-                assert f.meta[key] == value, (path.name, key)
+            assert f.meta == expected["meta"], path.name
+            h = f.header
+            assert np.allclose(f.voxel_size, expected["voxel_size"], rtol=1e-6), (path.name, f.voxel_size)
+            got = (h.voltage, h.cs, h.gain)
+            assert np.allclose(got, [expected[k] for k in ("voltage", "C3", "gain")], rtol=1e-6), (path.name, got)
         print(f"ok  {path.name}  {data.dtype} {data.shape}")
     print(f"mrcz {mrcz.__version__} read {len(names)} files python-mrcz wrote, bit-exact")
 

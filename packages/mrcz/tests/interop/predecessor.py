@@ -23,16 +23,21 @@ def check(folder: Path) -> None:
     assert names, f"no files in {folder}"
     for path in names:
         expected = np.load(str(path) + ".npy")
-        # Standard files have MZ = 1, which python-mrcz reads as a list of frames
-        # unless slices=0 asks for one array.
-        data, header = mrcz.readMRC(str(path), slices=0)
-        assert np.array_equal(data, expected), path.name
-        assert data.dtype.newbyteorder("=") == expected.dtype, (path.name, data.dtype)
-        frames, _ = mrcz.readMRC(str(path))
-        assert np.array_equal(np.stack(frames) if isinstance(frames, list) else frames, expected), path.name
-        for key, value in json.loads(Path(str(path) + ".json").read_text()).items():
+        want = json.loads(Path(str(path) + ".json").read_text())
+        data, header = mrcz.readMRC(str(path))
+        # MRCZ files come back as one array (volume stacks as a list of volumes); plain
+        # files keep the standard MZ, which python-mrcz reads as a list of frames.
+        assert isinstance(data, list) == want["list"], (path.name, type(data))
+        array = np.stack(data).reshape(expected.shape) if want["list"] else data
+        assert np.array_equal(array, expected), path.name
+        assert array.dtype.newbyteorder("=") == expected.dtype, (path.name, array.dtype)
+        for got, size in zip(header["pixelsize"], want["pixelsize"]):
+            assert size is None or np.isclose(got, size, rtol=1e-6), (path.name, header["pixelsize"])
+        for key in ("voltage", "C3", "gain"):
+            assert np.isclose(header[key], want[key], rtol=1e-6), (path.name, key, header[key])
+        for key, value in want["meta"].items():
             assert header[key] == value, (path.name, key)
-        print(f"ok  {path.name}  {data.dtype} {data.shape}")
+        print(f"ok  {path.name}  {array.dtype} {array.shape}")
     print(f"python-mrcz {mrcz.__version__} read {len(names)} files our mrcz wrote, bit-exact")
 
 
@@ -48,13 +53,20 @@ def write(out: Path) -> None:
         "blosclz_complex64.mrcz": ((rng.normal(size=(2, 8, 8)) + 2j).astype(np.complex64),
                                    {"compressor": "blosclz"}),
         "plain_int16.mrc": (rng.integers(-300, 300, (6, 10, 12)).astype(np.int16), {}),
+        # Lists of frames get MZ = 1 (2-D frames) or k (k-section volumes): one stack here.
+        "list_of_frames_zstd.mrcz": (list(rng.poisson(1.0, (3, 16, 12)).astype(np.int8)), {"compressor": "zstd"}),
+        "list_of_volumes.mrc": (list(rng.normal(size=(2, 3, 8, 6)).astype(np.float32)), {}),
         "blosc2_backend_lz4.mrcz": (rng.poisson(3.0, (4, 20, 20)).astype(np.int16),
                                     {"compressor": "lz4", "backend": "blosc2"}),
     }  # fmt: skip
+    scope = {"voltage": 300.0, "C3": 2.7, "gain": 1.5}
     for name, (array, kwargs) in cases.items():
-        mrcz.writeMRC(array, str(out / name), pixelsize=[1.0, 0.9, 0.9], **kwargs)
-        np.save(out / (name + ".npy"), array)
-        (out / (name + ".json")).write_text(json.dumps(kwargs.get("meta", {})))
+        mrcz.writeMRC(array, str(out / name), pixelsize=[1.0, 0.9, 0.8], **scope, **kwargs)
+        np.save(
+            out / (name + ".npy"), np.reshape(array, (-1, *array[0].shape[-2:])) if isinstance(array, list) else array
+        )
+        expected = {"meta": kwargs.get("meta", {}), "voxel_size": [0.8, 0.9, 1.0], **scope}
+        (out / (name + ".json")).write_text(json.dumps(expected))
     print(f"python-mrcz {mrcz.__version__} wrote {len(cases)} files to {out}")
 
 
