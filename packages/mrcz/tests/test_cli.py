@@ -61,6 +61,17 @@ def test_info_text(mrcz_file: Path, stack: np.ndarray, capsys: pytest.CaptureFix
     assert "[0] MRCZ" in out
 
 
+def test_info_marks_predecessor_first_frame_statistics(
+    fixtures: Path, mrcz_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["info", str(fixtures / "int16_lz4_9_bitshuffle.mrcz"), str(mrcz_file)]) == 0
+    theirs, ours = capsys.readouterr().out.split("\n\n")
+    assert "of frame 0 only" in theirs
+    assert "of frame 0 only" not in ours
+    assert main(["info", "--json", str(fixtures / "int16_lz4_9_bitshuffle.mrcz")]) == 0
+    assert json.loads(capsys.readouterr().out)["stats_from_first_frame"] is True
+
+
 def test_info_fei_and_broken_stamp(fei_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     raw = bytearray(fei_file.read_bytes())
     raw[212:216] = bytes(4)  # an all-zero machine stamp, as SerialEM writes

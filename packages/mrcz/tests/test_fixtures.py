@@ -101,3 +101,21 @@ def test_compatibility_aliases_read_like_the_predecessor(fixtures):
     json_header, _ = mrcz.readMRCHeader(fixtures / "counts_int8_zstd1_bitshuffle_json.mrcz")
     assert json_header["operator"] == "Zoë"
     assert json_header["metaId"] == "json"
+
+
+@pytest.mark.parametrize("name", [c[0] for c in CASES])
+def test_first_frame_statistics_are_flagged(fixtures, name):
+    """python-mrcz 0.6 stored min/max of frame 0 and their midpoint as DMEAN (fixtures README)."""
+    expected = reference(fixtures, name)
+    h = mrcz.read_header(fixtures / name)
+    assert h.written_by_predecessor
+    assert h.stats_from_first_frame
+    assert (h.dmin, h.dmax) == (expected[0].min(), expected[0].max())
+    assert h.dmax != expected.max() or h.dmean != pytest.approx(expected.mean(), rel=1e-3)
+
+
+def test_our_files_are_not_flagged(tmp_path):
+    header = mrcz.write(tmp_path / "s.mrcz", np.arange(24, dtype=np.int16).reshape(2, 3, 4), compressor="zstd")
+    assert not header.written_by_predecessor
+    assert not header.stats_from_first_frame
+    assert header.written_by_python_mrcz  # the MRCZ label, so voltage/Cs/gain are read

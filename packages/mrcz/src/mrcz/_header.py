@@ -206,6 +206,12 @@ class Header:
         return bytes(self.raw["label"][0]).startswith(b"MRCZ0.")
 
     @property
+    def stats_from_first_frame(self) -> bool:
+        """True for stacks python-mrcz 0.x wrote: by default (``quickStats``) it stored the min
+        and max of frame 0 only, DMEAN their midpoint and RMS 0, so the statistics are not the data's."""
+        return self.written_by_predecessor and self.nz > 1
+
+    @property
     def voltage(self) -> float | None:
         """Accelerating voltage in kV (MRCZ files only)."""
         return float(self.raw["voltage"]) if self.written_by_python_mrcz else None

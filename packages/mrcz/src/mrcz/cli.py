@@ -106,6 +106,7 @@ def _describe(path: str) -> dict[str, Any]:
             "byteorder": "little" if h.byteorder == "<" else "big", "byteorder_from_stamp": h.byteorder_from_stamp,
             "voxel_size": list(h.voxel_size), "origin": list(h.origin),
             **{k: v if math.isfinite(v := getattr(h, k)) else None for k in STATS},
+            "stats_from_first_frame": h.stats_from_first_frame,
             "codec": h.codec, "data_bytes": data_bytes, "compressed_size": stored,
             "compression_ratio": data_bytes / stored if stored else None,
             "voltage": h.voltage, "cs": h.cs, "gain": h.gain,
@@ -129,7 +130,10 @@ def _print_info(d: dict[str, Any]) -> None:
     guessed = "" if d["byteorder_from_stamp"] else " (guessed: the machine stamp is invalid)"
     print(line("byte order", f"{d['byteorder']}-endian{guessed}"))
     print(line("voxel size", f"{vs[0]:.4g} x {vs[1]:.4g} x {vs[2]:.4g} Å"))
-    print(line("statistics", ", ".join(f"{k} {d[k]:.6g}" if d[k] is not None else f"{k} nan" for k in STATS)))
+    stats = ", ".join(f"{k} {d[k]:.6g}" if d[k] is not None else f"{k} nan" for k in STATS)
+    if d["stats_from_first_frame"]:
+        stats += " (python-mrcz 0.x's by default: of frame 0 only, not of all frames)"
+    print(line("statistics", stats))
     if d["codec"]:
         ratio = f", ratio {d['compression_ratio']:.3g}" if d["compression_ratio"] else ""
         print(line("codec", f"{d['codec']}: {d['compressed_size']} bytes from {d['data_bytes']}{ratio}"))
