@@ -254,3 +254,54 @@ def test_mode3_complex_int16(tmp_path):
     for codec in (None, "zstd"):
         mrcz.write(tmp_path / "c.mrc", data, compressor=codec, byteorder=">", overwrite=True)
         assert mrcz.read(tmp_path / "c.mrc").tobytes() == data.tobytes()
+
+
+def test_writemrc_uint4_packs_like_python_mrcz(tmp_path):
+    data = np.random.default_rng(4).integers(0, 16, size=(3, 5, 8), dtype=np.uint8)
+    path = tmp_path / "u4.mrc"
+    mrcz.writeMRC(data, path, dtype="uint4")
+    header = mrcz.read_header(path)
+    assert header.mode == 101
+    # python-mrcz 0.6: first pixel in the low nibble, `x[..., ::2] + (x[..., 1::2] << 4)`.
+    packed = data[..., ::2] + np.left_shift(data[..., 1::2], 4)
+    assert path.read_bytes()[header.data_offset :] == packed.tobytes()
+    assert np.array_equal(mrcz.readMRC(path)[0], data)
+
+
+def test_writemrc_idx_writes_into_an_existing_file(tmp_path):
+    path = tmp_path / "s.mrc"
+    stack = np.arange(4 * 3 * 2, dtype=np.float32).reshape(4, 3, 2)
+    new = -np.ones((3, 3, 2), dtype=np.float32)
+    mrcz.writeMRC(stack, path, meta={"run": 7}, voltage=300.0, pixelsize=[2.0, 1.5, 1.5], endian="be")
+    mrcz.writeMRC(new, path, idx=2)  # replaces frames 2 and 3, appends one
+    expected = np.concatenate([stack[:2], new])
+    data, header = mrcz.readMRC(path)
+    assert np.array_equal(data, expected)
+    assert header["run"] == 7
+    assert header["voltage"] == 300.0
+    assert header["pixelsize"] == pytest.approx([2.0, 1.5, 1.5])
+    assert mrcz.read_header(path).byteorder == ">"
+    mrcz.writeMRC(new[0], path, idx=-1)
+    expected[-1] = new[0]
+    mrcz.writeMRC(stack[:1], path, idx=len(expected))  # idx = NZ appends
+    assert np.array_equal(mrcz.read(path), np.concatenate([expected, stack[:1]]))
+    assert mrcz.validate(path) == []
+    with pytest.raises(ValueError, match="outside"):
+        mrcz.writeMRC(new, path, idx=99)
+    mrcz.writeMRC(stack, tmp_path / "c.mrcz", compressor="zstd")
+    with pytest.raises(ValueError, match="uncompressed"):
+        mrcz.writeMRC(new, tmp_path / "c.mrcz", idx=0)
+    with pytest.raises(ValueError, match="existing file"):
+        mrcz.writeMRC(new, tmp_path / "missing.mrc", idx=1)
+
+
+def test_async_aliases_mirror_the_synchronous_signatures(tmp_path):
+    import inspect
+
+    for sync, background in ((mrcz.readMRC, mrcz.asyncReadMRC), (mrcz.writeMRC, mrcz.asyncWriteMRC)):
+        assert inspect.signature(background).parameters == inspect.signature(sync).parameters
+    data = np.arange(12, dtype=np.int16).reshape(3, 4)
+    mrcz.asyncWriteMRC(data, tmp_path / "a.mrcz", compressor="lz4", voltage=200.0).result()
+    back, header = mrcz.asyncReadMRC(tmp_path / "a.mrcz", pixelunits="nm").result()
+    assert np.array_equal(back, data)
+    assert header["voltage"] == 200.0

@@ -8,15 +8,21 @@ as one ndarray (never a list of frames), and pixel sizes follow the file's MX/MY
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Sequence
-from typing import Any
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
 from ._header import Header
-from ._io import MrcFile, PathLike, _pool, write
+from ._io import MrcFile, MrcWriter, PathLike, _pool, write
 
 __all__ = ["asyncReadMRC", "asyncWriteMRC", "readMRC", "readMRCHeader", "writeMRC"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Length units python-mrcz accepts, in Ångström.
 _UNITS = {"\\AA": 1.0, "A": 1.0, "Å": 1.0, "nm": 10.0, "\\mum": 1.0e4, "um": 1.0e4, "µm": 1.0e4, "pm": 0.01}
@@ -136,18 +142,26 @@ def writeMRC(  # noqa: N802
 ) -> None:
     """python-mrcz's writer. Overwrites like the predecessor, but atomically.
 
+    ``dtype='uint4'`` stores values 0-15 two per byte (mode 101). ``idx`` writes the frames
+    into the existing plain file from section ``idx`` on (negative counts from the end,
+    ``idx`` = NZ appends), keeping its header values; the file is rewritten atomically.
     ``quickStats``, ``shape`` and ``backend`` are accepted and ignored (statistics are
-    always exact; chunks are written by c-blosc2). Writing into an existing file at
-    ``idx`` is not supported: use ``mrcz.open(path, 'w')`` and ``append``.
+    always exact; chunks are written by c-blosc2).
     """
     del quickStats, shape, backend
-    if idx is not None:
-        raise NotImplementedError("writeMRC(idx=...) is not supported; stream frames with mrcz.open(path, 'w')")
     if endian not in ("le", "be"):
         raise ValueError(f"endian must be 'le' or 'be', not {endian!r}")
     data = np.stack(input_image) if isinstance(input_image, list | tuple) else np.asarray(input_image)
-    if dtype is not None:
+    mode = None
+    if isinstance(dtype, str) and dtype == "uint4":
+        data, mode = data.astype(np.uint8), 101
+    elif dtype is not None:
         data = data.astype(dtype)
+    if idx is not None and Path(MRCfilename).exists():
+        _write_at(MRCfilename, data, int(idx), n_threads)
+        return
+    if idx:
+        raise ValueError(f"idx={idx} needs an existing file; a new file starts at frame 0")
     write(
         MRCfilename,
         data,
@@ -161,14 +175,54 @@ def writeMRC(  # noqa: N802
         meta=meta,
         overwrite=True,
         byteorder="<" if endian == "le" else ">",
+        mode=mode,
     )
 
 
-def asyncReadMRC(*args: Any, **kwargs: Any) -> concurrent.futures.Future[tuple[np.ndarray, dict[str, Any]]]:  # noqa: N802
-    """:func:`readMRC` on a background thread; returns a Future."""
-    return _pool().submit(readMRC, *args, **kwargs)
+def _write_at(path: PathLike, data: np.ndarray, idx: int, threads: int | None) -> None:
+    """Rewrite the plain file at `path` with `data` as its sections from `idx` on, keeping
+    its voxel size, microscope values, metadata and byte order."""
+    with MrcFile(path, threads=threads) as f:
+        h = f.header
+        if h.compressed:
+            # As in python-mrcz 0.6: frames cannot be replaced inside a compressed file.
+            raise ValueError(f"writeMRC(idx=...) needs an uncompressed file; {path} is compressed")
+        if data.shape[-2:] != (h.ny, h.nx):
+            raise ValueError(f"frames of shape {data.shape[-2:]} do not fit the file's ({h.ny}, {h.nx})")
+        first = idx + h.nz if idx < 0 else idx
+        if not 0 <= first <= h.nz:
+            raise ValueError(f"idx={idx} is outside the file's {h.nz} sections")
+        extra: dict[str, Any] = {"meta": f.meta} if h.exttyp == "json" else {}
+        if h.nsymbt and not extra:
+            extra = {"extended_header": f.extended_header, "exttyp": h.exttyp}
+        # In memory (as python-mrcz held it), so that no open file blocks the replace.
+        sections = f.read().reshape(-1, h.ny, h.nx)
+    frames = data.reshape(-1, h.ny, h.nx)
+    with MrcWriter(
+        path, frame_shape=(h.ny, h.nx), dtype=h.dtype, threads=threads, pixel_size=tuple(h.voxel_size),
+        voltage=h.voltage, cs=h.cs, gain=h.gain, origin=h.origin, overwrite=True, byteorder=h.byteorder,
+        volume=h.kind == "volume", mode=101 if h.mode == 101 else None,
+        sections_per_volume=h.mz if h.kind == "volume stack" else None, **extra,
+    ) as writer:  # fmt: skip
+        writer.append(sections[:first])
+        writer.append(frames)
+        writer.append(sections[first + len(frames) :])
 
 
-def asyncWriteMRC(*args: Any, **kwargs: Any) -> concurrent.futures.Future[None]:  # noqa: N802
-    """:func:`writeMRC` on a background thread; returns a Future."""
-    return _pool().submit(writeMRC, *args, **kwargs)
+def _in_background(function: Callable[P, R], name: str) -> Callable[P, concurrent.futures.Future[R]]:
+    """`function` on a background thread, with its parameters (for IDEs, help() and type
+    checkers), returning a Future of its result."""
+
+    @functools.wraps(function)
+    def submit(*args: P.args, **kwargs: P.kwargs) -> concurrent.futures.Future[R]:
+        return _pool().submit(function, *args, **kwargs)
+
+    signature = inspect.signature(function)
+    submit.__signature__ = signature.replace(return_annotation=f"Future[{signature.return_annotation}]")  # type: ignore[attr-defined]
+    submit.__name__ = submit.__qualname__ = name
+    submit.__doc__ = f":func:`{function.__name__}` on a background thread; returns a Future."
+    return submit
+
+
+asyncReadMRC = _in_background(readMRC, "asyncReadMRC")  # noqa: N816
+asyncWriteMRC = _in_background(writeMRC, "asyncWriteMRC")  # noqa: N816

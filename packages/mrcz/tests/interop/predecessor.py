@@ -56,6 +56,7 @@ def write(out: Path) -> None:
         # Lists of frames get MZ = 1 (2-D frames) or k (k-section volumes): one stack here.
         "list_of_frames_zstd.mrcz": (list(rng.poisson(1.0, (3, 16, 12)).astype(np.int8)), {"compressor": "zstd"}),
         "list_of_volumes.mrc": (list(rng.normal(size=(2, 3, 8, 6)).astype(np.float32)), {}),
+        "uint4.mrc": (rng.integers(0, 16, (3, 8, 10)).astype(np.uint8), {"dtype": "uint4"}),
         "blosc2_backend_lz4.mrcz": (rng.poisson(3.0, (4, 20, 20)).astype(np.int16),
                                     {"compressor": "lz4", "backend": "blosc2"}),
     }  # fmt: skip
