@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -243,3 +244,49 @@ def test_python_m_mrcz(mrcz_file: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "5 x 64 x 48 (image stack)" in result.stdout
+
+
+def test_failed_tiff_conversion_keeps_the_old_output(
+    mrcz_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tifffile = pytest.importorskip("tifffile")
+    out = tmp_path / "movie.tif"
+    out.write_bytes(b"the previous TIFF")
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tifffile.TiffWriter, "write", full_disk)
+    assert main(["convert", str(mrcz_file), str(out), "--overwrite"]) == 1
+    assert "No space" in capsys.readouterr().err
+    assert out.read_bytes() == b"the previous TIFF"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+@pytest.mark.parametrize("quiet", [False, True])
+def test_progress_bar_on_a_terminal(mrcz_file: Path, tmp_path: Path, quiet: bool) -> None:
+    """A progress bar goes to stderr when it is a terminal (and --quiet silences it)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # a new pty is 0 x 0
+    argv = [sys.executable, "-m", "mrcz", "decompress", str(mrcz_file), str(tmp_path / "out.mrc")]
+    with subprocess.Popen([*argv, *(["--quiet"] if quiet else [])], stderr=terminal) as proc:
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            shown += chunk
+    os.close(controller)
+    assert proc.returncode == 0
+    assert (b"5/5" in shown) != quiet  # "out.mrc: 100%|...| 5/5 [...]" from tqdm, or the plain counter
+    assert np.array_equal(mrcz.read(tmp_path / "out.mrc"), mrcz.read(mrcz_file))

@@ -6,16 +6,16 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 import mrcz
+from mrcz._io import _AtomicFile
 
 CODECS = ("zstd", "lz4", "lz4hc", "blosclz", "zlib")
 TIFF_CODECS = ("zstd", "zlib")  # the --codec values TIFF output understands
@@ -84,14 +84,15 @@ def _item_count(h: mrcz.Header) -> int:
 
 
 @contextlib.contextmanager
-def _atomic_path(out: str) -> Iterator[str]:
-    """A temporary name beside `out` that replaces it only when the block succeeds."""
-    tmp = Path(out).with_name(f".{Path(out).name}.{os.getpid()}.part")
+def _atomic_output(out: str) -> Iterator[BinaryIO]:
+    """A temporary file beside `out` that is synced and replaces it only when the block succeeds."""
+    target = _AtomicFile(out, overwrite=True)  # _check_paths has asked about overwriting
     try:
-        yield str(tmp)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+        yield target.file
+    except BaseException:
+        target.abort()
+        raise
+    target.commit()
 
 
 # -- info --------------------------------------------------------------------------------
@@ -215,7 +216,7 @@ def _mrc_to_tiff(src: str, out: str, args: argparse.Namespace) -> None:
         if args.codec not in TIFF_CODECS:
             raise _UsageError(f"TIFF output supports --codec {' or '.join(TIFF_CODECS)}, not {args.codec}")
         options.update(compression=args.codec, compressionargs={"level": args.level})
-    with mrcz.open(src, threads=args.threads) as f, _atomic_path(out) as tmp:
+    with mrcz.open(src, threads=args.threads) as f, _atomic_output(out) as file:
         h = f.header
         if h.dtype.names or h.nz == 0:
             raise ValueError(f"TIFF cannot hold {'complex int16 (mode 3) data' if h.nz else 'a file with no images'}")
@@ -227,7 +228,7 @@ def _mrc_to_tiff(src: str, out: str, args: argparse.Namespace) -> None:
                 yield from item.reshape(-1, h.ny, h.nx)
 
         try:  # one TIFF series, one page per section, written as the sections are read
-            with tifffile.TiffWriter(tmp, bigtiff=h.nz * h.ny * h.nx * h.dtype.itemsize > 2**32 - 2**25) as tw:
+            with tifffile.TiffWriter(file, bigtiff=h.nz * h.ny * h.nx * h.dtype.itemsize > 2**32 - 2**25) as tw:
                 tw.write(sections(), shape=h.shape, dtype=h.dtype, **options)
         except ImportError:  # tifffile's zstd codec comes from imagecodecs
             raise _UsageError(f"{args.codec} TIFF compression needs imagecodecs (pip install imagecodecs)") from None
