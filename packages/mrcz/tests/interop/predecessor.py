@@ -59,10 +59,14 @@ def write(out: Path) -> None:
         "uint4.mrc": (rng.integers(0, 16, (3, 8, 10)).astype(np.uint8), {"dtype": "uint4"}),
         "blosc2_backend_lz4.mrcz": (rng.poisson(3.0, (4, 20, 20)).astype(np.int16),
                                     {"compressor": "lz4", "backend": "blosc2"}),
+        # A blosc2 plugin codec (lossy): the reference is what python-mrcz reads back.
+        "zfp_acc_float32.mrcz": (rng.normal(size=(3, 16, 24)).astype(np.float32), {"compressor": "zfp_acc"}),
     }  # fmt: skip
     scope = {"voltage": 300.0, "C3": 2.7, "gain": 1.5}
     for name, (array, kwargs) in cases.items():
         mrcz.writeMRC(array, str(out / name), pixelsize=[1.0, 0.9, 0.8], **scope, **kwargs)
+        if kwargs.get("compressor", "").startswith("zfp"):
+            array = mrcz.readMRC(str(out / name))[0]
         np.save(
             out / (name + ".npy"), np.reshape(array, (-1, *array[0].shape[-2:])) if isinstance(array, list) else array
         )
