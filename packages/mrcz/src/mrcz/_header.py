@@ -207,8 +207,10 @@ class Header:
 
     @property
     def stats_from_first_frame(self) -> bool:
-        """True for stacks python-mrcz 0.x wrote: by default (``quickStats``) it stored the min
-        and max of frame 0 only, DMEAN their midpoint and RMS 0, so the statistics are not the data's."""
+        """True for stacks python-mrcz 0.x wrote, whose statistics are not the data's.
+
+        By default (``quickStats``) it stored the min and max of frame 0 only, DMEAN their
+        midpoint and RMS 0."""
         return self.written_by_predecessor and self.nz > 1
 
     @property
@@ -275,8 +277,10 @@ class Header:
 
     @property
     def voxel_size(self) -> VoxelSize:
-        """CELLA / (MX, MY, MZ), or CELLA / (NX, NY, NZ) as python-mrcz reads it: for MRCZ
-        (compressed) files, files python-mrcz 0.x wrote, and where a sampling is 0."""
+        """Voxel size in Å, CELLA / (MX, MY, MZ) or, as python-mrcz reads it, CELLA / (NX, NY, NZ).
+
+        The second applies to MRCZ (compressed) files, files python-mrcz 0.x wrote, and
+        wherever a sampling is 0."""
         cella = [float(v) for v in self.raw["cella"]]
         sampling = (self.mx, self.my, self.mz)
         counts = (self.nx, self.ny, self.nz)
