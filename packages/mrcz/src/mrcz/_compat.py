@@ -217,9 +217,9 @@ def _in_background(function: Callable[P, R], name: str) -> Callable[P, concurren
     def submit(*args: P.args, **kwargs: P.kwargs) -> concurrent.futures.Future[R]:
         return _pool().submit(function, *args, **kwargs)
 
-    signature = inspect.signature(function, eval_str=True)
-    future = concurrent.futures.Future[signature.return_annotation]  # type: ignore[name-defined]
-    submit.__signature__ = signature.replace(return_annotation=future)  # type: ignore[attr-defined]
+    result = inspect.signature(function, eval_str=True).return_annotation
+    future = concurrent.futures.Future[result]  # type: ignore[valid-type]
+    submit.__signature__ = inspect.signature(function).replace(return_annotation=future)  # type: ignore[attr-defined]
     submit.__name__ = submit.__qualname__ = name
     submit.__doc__ = f":func:`{function.__name__}` on a background thread; returns a Future."
     return submit
