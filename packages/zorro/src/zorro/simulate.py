@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +49,8 @@ class SimulatedMovie:
     gain: np.ndarray | None = None
     """Gain reference as stored (multiply the frames by ``orient(gain, gain_orientation)``)."""
     gain_orientation: str | None = None
-    defects: dict[str, list] = field(default_factory=dict)
-    """``rows``, ``columns`` and ``pixels`` ([y, x] pairs) that are defective."""
+    defects: dict[str, list] | None = None
+    """``rows``, ``columns`` and ``pixels`` ([y, x] pairs) that are defective (None: none)."""
     seed: int = 0
 
     def truth(self) -> dict:
@@ -65,7 +65,7 @@ class SimulatedMovie:
             "voltage": self.voltage,
             "drift": self.drift,
             "gain_orientation": self.gain_orientation,
-            "defects": self.defects,
+            "defects": self.defects or {},
             "seed": self.seed,
         }
 
