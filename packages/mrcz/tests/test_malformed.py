@@ -8,6 +8,8 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mrcz
 
@@ -170,3 +172,62 @@ def test_validate_reports_instead_of_raising(good, tmp_path):
     problems = mrcz.validate(short)
     assert problems
     assert str(short) in problems[0]
+
+
+def _samples(folder):
+    """Small valid files of each layout: compressed with JSON metadata, plain with an FEI
+    extended header, 4-bit, big-endian."""
+    from mrcz._fei import FEI1_DTYPE, build_fei
+
+    rng = np.random.default_rng(11)
+    counts = rng.poisson(2.0, size=(3, 12, 10)).astype(np.int16)
+    samples = {
+        "zstd.mrcz": (counts, {"compressor": "zstd", "meta": {"dose": 1.5, "camera": "K3"}}),
+        "lz4_be.mrcz": (counts.astype(np.float32), {"compressor": "lz4", "byteorder": ">"}),
+        "fei.mrc": (counts, {"extended_header": build_fei(np.zeros(3, FEI1_DTYPE)), "exttyp": "FEI1"}),
+        "nibbles.mrc": (rng.integers(0, 16, size=(2, 6, 7)).astype(np.uint8), {"mode": 101}),
+    }
+    for name, (data, options) in samples.items():
+        mrcz.write(folder / name, data, **options)
+    return {name: (folder / name).read_bytes() for name in samples}
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory):
+    return _samples(tmp_path_factory.mktemp("samples"))
+
+
+def last_frame(path):
+    with mrcz.open(path) as f:
+        return np.array(f.data[-1])
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.sampled_from(["zstd.mrcz", "lz4_be.mrcz", "fei.mrc", "nibbles.mrc"]),
+    edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6),
+    keep=st.one_of(st.none(), st.floats(0.0, 1.0)),
+)
+def test_damaged_files_raise_mrcz_errors_only(samples, tmp_path, name, edits, keep):
+    """Any damage to a valid file reads, or raises an MRCZError subclass, without a crash,
+    another exception or a large allocation."""
+    raw = bytearray(samples[name])
+    for offset, value in edits:
+        raw[offset % len(raw)] = value
+    if keep is not None:
+        raw = raw[: int(len(raw) * keep)]
+    path = tmp_path / name
+    path.write_bytes(bytes(raw))
+    tracemalloc.start()
+    try:
+        for attempt in (mrcz.read, mrcz.read_header, last_frame, mrcz.validate):
+            try:
+                attempt(path)
+            except mrcz.MRCZError:
+                pass
+            except IndexError:
+                pass  # a damaged NZ of 0 leaves no frame -1 to index
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 << 20
