@@ -268,6 +268,36 @@ def test_writemrc_uint4_packs_like_python_mrcz(tmp_path):
     assert np.array_equal(mrcz.readMRC(path)[0], data)
 
 
+@pytest.mark.parametrize("marked_by", ["imod flag", "serialem label"])
+def test_serialem_half_width_4bit_files(tmp_path, marked_by):
+    """SerialEM's older 4-bit frames: mode 0 bytes with NX = half the pixels, two values per
+    byte (first in the low nibble), marked by imodFlags 16 or its "4 bits packed" label."""
+    values = np.random.default_rng(9).integers(0, 16, size=(3, 6, 10), dtype=np.uint8)
+    packed = values[..., ::2] | values[..., 1::2] << 4
+    path = tmp_path / "k2.mrc"
+    mrcz.write(path, packed, pixel_size=0.5)
+    raw = bytearray(path.read_bytes())
+    if marked_by == "imod flag":
+        raw[156:160] = (16).to_bytes(4, "little")  # unsigned too (bit 0 clear)
+    else:
+        raw[220:224] = (1).to_bytes(4, "little")  # NLABL: SerialEM's one label
+        raw[224:1024] = b"SerialEMCCD: Dose frac. image, 4 bits packed  r/f 0".ljust(800, b"\0")
+    path.write_bytes(bytes(raw))
+    header = mrcz.read_header(path)
+    assert (header.mode, header.nx, header.dtype) == (101, 10, np.uint8)
+    assert header.voxel_size.x == pytest.approx(0.5)
+    assert np.array_equal(mrcz.read(path), values)
+    assert np.array_equal(mrcz.read(path, frames=[2, 0]), values[[2, 0]])
+    assert mrcz.validate(path) == []
+
+
+def test_plain_bytes_are_not_taken_for_4bit_data(tmp_path):
+    data = np.arange(60, dtype=np.uint8).reshape(6, 10)
+    mrcz.write(tmp_path / "b.mrc", data, labels=["4 bits packed", "a second label"])
+    assert mrcz.read_header(tmp_path / "b.mrc").mode == 0
+    assert np.array_equal(mrcz.read(tmp_path / "b.mrc"), data)
+
+
 def test_writemrc_idx_writes_into_an_existing_file(tmp_path):
     path = tmp_path / "s.mrc"
     stack = np.arange(4 * 3 * 2, dtype=np.float32).reshape(4, 3, 2)

@@ -19,6 +19,10 @@ from ._errors import MRCZFormatError, UnsupportedModeError
 HEADER_SIZE = 1024
 IMOD_STAMP = 1146047817
 IMOD_FLAG_SIGNED_BYTES = 1
+# SerialEM's older 4-bit frames: mode 0 with this flag (or the label below) holds two
+# values per byte, the first in the low nibble, and NX counts bytes, half the pixels.
+IMOD_FLAG_4BIT_BYTES = 16
+SERIALEM_4BIT_LABEL = b"4 bits packed"
 NVERSION = 20141
 
 HEADER_DTYPE = np.dtype(
@@ -114,7 +118,8 @@ class Header:
     # -- words ------------------------------------------------------------------
     @property
     def nx(self) -> int:
-        return int(self.raw["nx"])
+        """Values per row (for SerialEM's half-width 4-bit files, twice the NX word)."""
+        return int(self.raw["nx"]) * (2 if self.four_bit_bytes else 1)
 
     @property
     def ny(self) -> int:
@@ -138,8 +143,19 @@ class Header:
 
     @property
     def mode(self) -> int:
-        """The MRC data mode (without the MRCZ compressor part)."""
-        return int(self.raw["mode"]) % 1000
+        """The MRC data mode (without the MRCZ compressor part); 101 for 4-bit data, also
+        when SerialEM stored it as mode 0 bytes."""
+        return 101 if self.four_bit_bytes else int(self.raw["mode"]) % 1000
+
+    @property
+    def four_bit_bytes(self) -> bool:
+        """Mode-0 bytes that each hold two 4-bit values, as IMOD recognises them: its
+        imodFlags bit, or SerialEM's one label saying "4 bits packed"."""
+        if int(self.raw["mode"]) != 0:
+            return False
+        if int(self.raw["imod_stamp"]) == IMOD_STAMP and int(self.raw["imod_flags"]) & IMOD_FLAG_4BIT_BYTES:
+            return True
+        return int(self.raw["nlabl"]) == 1 and SERIALEM_4BIT_LABEL in bytes(self.raw["label"][0])
 
     @property
     def codec_id(self) -> int:

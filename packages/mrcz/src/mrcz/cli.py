@@ -103,7 +103,7 @@ def _describe(path: str) -> dict[str, Any]:
         data_bytes = h.nz * h.frame_bytes
         d: dict[str, Any] = {
             "path": path, "file_size": Path(path).stat().st_size, "shape": list(h.shape), "kind": h.kind,
-            "dtype": "complex int16" if h.dtype.names else h.dtype.name, "mode": h.mode,
+            "dtype": "complex int16" if h.dtype.names else h.dtype.name, "mode": h.mode, "four_bit_bytes": h.four_bit_bytes,
             "byteorder": "little" if h.byteorder == "<" else "big", "byteorder_from_stamp": h.byteorder_from_stamp,
             "voxel_size": list(h.voxel_size), "origin": list(h.origin),
             **{k: v if math.isfinite(v := getattr(h, k)) else None for k in STATS},
@@ -127,7 +127,8 @@ def _print_info(d: dict[str, Any]) -> None:
     vs, line = d["voxel_size"], "  {:<13}{}".format
     print(d["path"])
     print(line("shape", f"{' x '.join(map(str, d['shape']))} ({d['kind']})"))
-    print(line("data type", f"{d['dtype']} (mode {d['mode']})"))
+    packing = ", stored as mode 0 bytes by SerialEM" if d["four_bit_bytes"] else ""
+    print(line("data type", f"{d['dtype']} (mode {d['mode']}{packing})"))
     guessed = "" if d["byteorder_from_stamp"] else " (guessed: the machine stamp is invalid)"
     print(line("byte order", f"{d['byteorder']}-endian{guessed}"))
     print(line("voxel size", f"{vs[0]:.4g} x {vs[1]:.4g} x {vs[2]:.4g} Å"))
