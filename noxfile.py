@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tarfile
 from pathlib import Path
 
 import nox
@@ -109,6 +110,22 @@ def interop(session: nox.Session) -> None:
     session.run(pred_python, str(scripts / "predecessor.py"), "check", str(ours_dir), external=True)
     session.run(pred_python, str(scripts / "predecessor.py"), "write", str(theirs_dir), external=True)
     session.run("python", str(scripts / "ours.py"), "check", str(theirs_dir))
+
+    # Real files of other writers (EMDB, EPU) from mrcfile's source distribution, read by
+    # both libraries; its wheel leaves them out.
+    session.install("pip", "mrcfile==1.5.4")
+    sdist = work / "mrcfile-sdist"
+    shutil.rmtree(sdist, ignore_errors=True)
+    session.run("python", "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "-d", str(sdist),
+                "mrcfile==1.5.4")  # fmt: skip
+    real = work / "real-files"
+    shutil.rmtree(real, ignore_errors=True)
+    with tarfile.open(next(sdist.glob("mrcfile-1.5.4.tar*"))) as tar:
+        members = [m for m in tar.getmembers() if "/tests/test_data/" in m.name and m.isfile()]
+        for member in members:
+            member.name = Path(member.name).name
+        tar.extractall(real, members=members, filter="data")
+    session.run("python", str(scripts / "real_files.py"), str(real))
 
 
 @nox.session(python=PYTHON)

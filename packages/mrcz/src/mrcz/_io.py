@@ -136,13 +136,14 @@ class MrcFile:
 
     @property
     def indexed_extended_header(self) -> np.ndarray | None:
-        """FEI1/FEI2 extended headers as a structured array (one record per frame); else None."""
+        """FEI1/FEI2 extended headers as a structured array, one record per section (EPU
+        files have room for 1024; those past NZ are not returned, as in mrcfile); else None."""
         if self.header.exttyp not in ("FEI1", "FEI2") or not self.header.nsymbt:
             return None
         from ._fei import parse_fei
 
         try:
-            return parse_fei(self.extended_header, self.header.exttyp)
+            return parse_fei(self.extended_header, self.header.exttyp)[: self.header.nz]
         except ValueError as exc:
             raise MRCZFormatError(str(exc), path=self.path, field="extended header") from exc
 

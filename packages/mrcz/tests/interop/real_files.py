@@ -1,0 +1,88 @@
+"""Real files from other writers, read by our mrcz and by mrcfile (run by `nox -s interop`).
+
+mrcfile's source distribution ships maps and images written by other software: two EMDB
+maps (one crystallographic, with permuted axes and a blank-typed extended header) and two
+EPU images with FEI1 and FEI2 extended headers. For each, our reader must return what
+mrcfile returns, and a copy written by our mrcz must read back identically in mrcfile.
+
+    python real_files.py DIR   # DIR holds mrcfile's tests/test_data files
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+
+import mrcz
+
+FILES = {
+    "EMD-3197.map": "EMDB sub-tomogram average, 20^3 float32",
+    "EMD-3001.map": "EMDB MicroED map, ISPG 4, MAPC/R/S 3,1,2, M != N, 160-byte extended header",
+    "fei-extended.mrc": "EPU image, uint16, FEI1 extended header",
+    "epu2.9_example.mrc": "EPU 2.9 image, uint16, FEI2 extended header",
+}
+
+
+def valid_in_mrcfile(path: Path) -> bool:
+    return bool(mrcfile.validate(str(path), print_file=io.StringIO()))
+
+
+def check(path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mrcfile warns about the EMDB maps' NVERSION 0
+        with mrcfile.open(str(path), permissive=True) as theirs:
+            data, header = theirs.data.copy(), theirs.header.copy()
+            voxel = np.array(theirs.voxel_size.tolist(), dtype=float)
+            their_extended = theirs.extended_header.tobytes()
+            records = theirs.indexed_extended_header if header.exttyp in (b"FEI1", b"FEI2") else None
+    with mrcz.open(path) as ours:
+        got = ours.read()
+        assert got.shape == data.shape and got.dtype == data.dtype, (path.name, got.shape, got.dtype)
+        assert np.array_equal(got, data), path.name
+        assert np.allclose(tuple(ours.voxel_size), voxel, rtol=1e-5), (path.name, ours.voxel_size, voxel)
+        h = ours.header
+        for word in ("dmin", "dmax", "dmean", "rms"):
+            assert getattr(h, word) == float(header[word]), (path.name, word)
+        assert (h.mx, h.my, h.mz, h.ispg) == tuple(int(header[k]) for k in ("mx", "my", "mz", "ispg")), path.name
+        extended = ours.extended_header
+        assert extended == their_extended, path.name
+        if records is not None:
+            assert ours.indexed_extended_header.tobytes() == records.tobytes(), path.name
+    # Where mrcfile finds the file valid, so do we (the EMDB maps carry NVERSION 0).
+    assert (mrcz.validate(path) == []) == valid_in_mrcfile(path), (path.name, mrcz.validate(path))
+
+    # A copy written by us: same data, voxel size and extended header in mrcfile, and valid.
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / path.name
+        exttyp = h.exttyp if h.exttyp in ("FEI1", "FEI2") else None
+        mrcz.write(
+            copy, got, pixel_size=tuple(ours.voxel_size), volume=h.kind == "volume",
+            extended_header=extended if exttyp else None, exttyp=exttyp,
+        )  # fmt: skip
+        with mrcfile.open(str(copy)) as back:
+            assert np.array_equal(back.data, data), path.name
+            assert np.allclose(back.voxel_size.tolist(), voxel, rtol=1e-5), path.name
+            if exttyp:
+                assert back.indexed_extended_header.tobytes() == records.tobytes(), path.name
+        assert valid_in_mrcfile(copy), path.name
+    print(f"ok  {path.name}  {data.dtype} {data.shape}  ({FILES[path.name]})")
+
+
+def main(folder: Path) -> None:
+    missing = [name for name in FILES if not (folder / name).is_file()]
+    assert not missing, f"missing from {folder}: {missing}"
+    for name in FILES:
+        check(folder / name)
+    print(
+        f"mrcz {mrcz.__version__} reads {len(FILES)} real files as mrcfile {mrcfile.__version__} does, and writes them back"
+    )
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
