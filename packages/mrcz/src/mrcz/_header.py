@@ -149,8 +149,10 @@ class Header:
 
     @property
     def four_bit_bytes(self) -> bool:
-        """Mode-0 bytes that each hold two 4-bit values, as IMOD recognises them: its
-        imodFlags bit, or SerialEM's one label saying "4 bits packed"."""
+        """True for mode-0 bytes that each hold two 4-bit values.
+
+        IMOD recognises them by its imodFlags bit, or by SerialEM's one label saying
+        "4 bits packed"."""
         if int(self.raw["mode"]) != 0:
             return False
         if int(self.raw["imod_stamp"]) == IMOD_STAMP and int(self.raw["imod_flags"]) & IMOD_FLAG_4BIT_BYTES:
