@@ -62,6 +62,16 @@ def test_info_text(mrcz_file: Path, stack: np.ndarray, capsys: pytest.CaptureFix
     assert "[0] MRCZ" in out
 
 
+def test_info_marks_undetermined_statistics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "c.mrc"
+    mrcz.write(path, np.ones((2, 4, 4), np.complex64))  # complex data get the markers
+    assert main(["info", str(path)]) == 0
+    assert "undetermined" in capsys.readouterr().out
+    mrcz.write(path, np.ones((2, 4, 4), np.float32), overwrite=True)
+    assert main(["info", str(path)]) == 0
+    assert "undetermined" not in capsys.readouterr().out
+
+
 def test_info_marks_predecessor_first_frame_statistics(
     fixtures: Path, mrcz_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

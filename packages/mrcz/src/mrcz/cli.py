@@ -133,7 +133,9 @@ def _print_info(d: dict[str, Any]) -> None:
     print(line("byte order", f"{d['byteorder']}-endian{guessed}"))
     print(line("voxel size", f"{vs[0]:.4g} x {vs[1]:.4g} x {vs[2]:.4g} Å"))
     stats = ", ".join(f"{k} {d[k]:.6g}" if d[k] is not None else f"{k} nan" for k in STATS)
-    if d["stats_from_first_frame"]:
+    if d["dmax"] is not None and d["dmin"] is not None and d["dmax"] < d["dmin"]:
+        stats += " (undetermined: MRC2014's markers, DMAX < DMIN)"
+    elif d["stats_from_first_frame"]:
         stats += " (python-mrcz 0.x's by default: of frame 0 only, not of all frames)"
     print(line("statistics", stats))
     if d["codec"]:
