@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -300,3 +301,44 @@ def test_progress_bar_on_a_terminal(mrcz_file: Path, tmp_path: Path, quiet: bool
     assert proc.returncode == 0
     assert (b"5/5" in shown) != quiet  # "out.mrc: 100%|...| 5/5 [...]" from tqdm, or the plain counter
     assert np.array_equal(mrcz.read(tmp_path / "out.mrc"), mrcz.read(mrcz_file))
+
+
+def test_copies_keep_a_crystallographic_map(tmp_path: Path) -> None:
+    """A MicroED-like map (space group 4, permuted axes, unit cell != grid, like EMD-3001)
+    keeps its axes, space group, NSTART, cell angles, voxel size and labels through
+    compress and decompress; a plain-to-plain copy also keeps MX/MY/MZ and CELLA (MRCZ
+    files store the voxel size python-mrcz's way, CELLA / N)."""
+    mrcfile = pytest.importorskip("mrcfile")
+    source = tmp_path / "map.mrc"
+    data = np.random.default_rng(8).normal(size=(5, 6, 7)).astype(np.float32)
+    with mrcfile.new(str(source)) as m:
+        m.set_data(data)
+        h = m.header
+        h.ispg, h.mapc, h.mapr, h.maps = 4, 3, 1, 2
+        h.mx, h.my, h.mz = 40, 12, 72
+        h.cella = (17.93, 4.71, 33.03)
+        h.cellb = (90.0, 94.326, 90.0)
+        h.nxstart, h.nystart, h.nzstart = 0, -21, -12
+        m.update_header_stats()
+        m.add_label("::::EMDATABANK.org::::EMD-3001::::")
+    assert main(["compress", str(source), str(tmp_path / "map.mrcz")]) == 0
+    assert main(["decompress", str(tmp_path / "map.mrcz"), str(tmp_path / "back.mrc")]) == 0
+    assert main(["convert", str(source), str(tmp_path / "copy.mrc")]) == 0
+    kept = ("nxstart", "nystart", "nzstart", "cellb", "mapc", "mapr", "maps", "ispg")
+    with mrcfile.open(str(source)) as m:
+        want = {w: m.header[w].copy() for w in (*kept, "mx", "my", "mz", "cella")}
+        voxel = m.voxel_size.copy()
+    for name, words in (("back.mrc", kept), ("copy.mrc", want)):
+        with mrcfile.open(str(tmp_path / name)) as m:
+            for w in words:
+                np.testing.assert_array_equal(m.header[w], want[w], err_msg=f"{name} {w}")
+            for axis in "xyz":
+                assert m.voxel_size[axis] == pytest.approx(voxel[axis], rel=1e-6)
+            np.testing.assert_array_equal(m.data, data)
+        assert mrcfile.validate(str(tmp_path / name), print_file=io.StringIO())
+    compressed = mrcz.read_header(tmp_path / "map.mrcz")
+    assert (compressed.ispg, tuple(compressed.raw[["mapc", "mapr", "maps"]].item())) == (4, (3, 1, 2))
+    history = mrcz.read_header(source).labels  # mrcfile's "Created by" label, then EMDB's
+    labels = mrcz.read_header(tmp_path / "back.mrc").labels
+    assert labels[0] == "MRCZ1.0.0" and labels[1:3] == history
+    assert [text.split(":")[0] for text in labels[3:]] == ["mrcz 1.0.0"] * 2  # one stamp per copy

@@ -397,12 +397,18 @@ def build_header(
     labels: tuple[str, ...] = (),
     byteorder: str = "<",
     version: str = "",
+    like: Header | None = None,
 ) -> Header:
     """A standards-correct header for data of `shape` (MZ, ISPG, NVERSION, MACHST).
 
     Compressed (MRCZ) files follow python-mrcz 0.6 instead, so that it reads them as one
     array with the right voxel size: MZ = 0 and CELLA = voxel size x N. Volume stacks
     keep MZ = sections per volume, which it reads as a list of volumes.
+
+    `like`, the header of a file being copied, lends its crystallographic words: NXSTART-
+    NZSTART, CELLB, MAPC/MAPR/MAPS, the space group of a volume (stack) and, for a plain
+    file of the same size, the sampling MX/MY/MZ with its CELLA, so that a map keeps its
+    axes and unit cell.
     """
     rec = np.zeros((), dtype=HEADER_DTYPE)
     ny, nx = shape[-2:]
@@ -441,14 +447,30 @@ def build_header(
         rec["imod_stamp"] = IMOD_STAMP
         rec["imod_flags"] = 0 if unsigned_bytes else IMOD_FLAG_SIGNED_BYTES
     rec["origin"] = origin
+    if like is not None:
+        _copy_geometry(rec, like.raw, kind, compressed=codec_id > 0)
     rec["map"] = b"MAP "
     rec["machst"] = (0x44, 0x44, 0, 0) if byteorder == "<" else (0x11, 0x11, 0, 0)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    all_labels = [f"MRCZ{version}", f"mrcz {version}: written {stamp}", *labels][:10]
+    # Oldest first, as MRC2014 asks: python-mrcz's version label (it looks for it in
+    # label 0), the caller's labels (a copied file's history), then this write's stamp.
+    all_labels = [f"MRCZ{version}", *labels[:8], f"mrcz {version}: written {stamp}"]
     rec["nlabl"] = len(all_labels)
     for i, text in enumerate(all_labels):
         rec["label"][i] = _format_label(text)
     return Header(raw=rec[()], byteorder=byteorder, byteorder_from_stamp=True)
+
+
+def _copy_geometry(rec: np.ndarray, source: np.void, kind: str, compressed: bool) -> None:
+    for word in ("nxstart", "nystart", "nzstart", "cellb", "mapc", "mapr", "maps"):
+        rec[word] = source[word]
+    space_groups = {"volume": range(1, 231), "volume stack": range(401, 631)}.get(kind, ())
+    if int(source["ispg"]) in space_groups:
+        rec["ispg"] = source["ispg"]
+    same_size = all(int(source[n]) == int(rec[n]) for n in ("nx", "ny", "nz"))
+    if not compressed and same_size and all(int(source[m]) > 0 for m in ("mx", "my", "mz")):
+        for word in ("mx", "my", "mz", "cella"):
+            rec[word] = source[word]
 
 
 def header_stats_ok(stats: tuple[float, float, float, float]) -> bool:

@@ -537,6 +537,9 @@ class MrcWriter:
     Frames are compressed and written as they are appended; the header (frame count,
     statistics, compressed size) is completed on :meth:`close`, and only then does the
     file appear under its name. An exception inside a ``with`` block discards it.
+    ``like``, the header of a file being copied, lends its crystallographic words:
+    NXSTART-NZSTART, CELLB, MAPC/MAPR/MAPS, a volume's space group and, in a plain file
+    of the same size, MX/MY/MZ with CELLA (so a map keeps its axes and unit cell).
     """
 
     def __init__(
@@ -564,6 +567,7 @@ class MrcWriter:
         labels: Sequence[str] = (),
         origin: Sequence[float] = (0.0, 0.0, 0.0),
         sections_per_volume: int | None = None,
+        like: Header | None = None,
     ):
         self.path = os.fspath(path)
         dtype = np.dtype(dtype)
@@ -613,6 +617,7 @@ class MrcWriter:
             "gain": float(gain) if gain else 1.0,
             "origin": tuple(float(v) for v in origin),
             "labels": tuple(labels),
+            "like": like,
         }
         self._nz = 0
         self._chunk_bytes = 0

@@ -20,6 +20,7 @@ import mrcfile
 import numpy as np
 
 import mrcz
+from mrcz import cli
 
 FILES = {
     "EMD-3197.map": "EMDB sub-tomogram average, 20^3 float32",
@@ -71,6 +72,19 @@ def check(path: Path) -> None:
             if exttyp:
                 assert back.indexed_extended_header.tobytes() == records.tobytes(), path.name
         assert valid_in_mrcfile(copy), path.name
+
+        # Through MRCZ and back with the command line: the axes, space group, NSTART,
+        # cell angles, voxel size, labels and extended header survive.
+        packed, back = Path(tmp) / "packed.mrcz", Path(tmp) / "back.mrc"
+        assert cli.main(["compress", "--quiet", str(path), str(packed)]) == 0
+        assert cli.main(["decompress", "--quiet", str(packed), str(back)]) == 0
+        with mrcfile.open(str(back), permissive=True) as m:
+            assert np.array_equal(m.data, data), path.name
+            for word in ("nxstart", "nystart", "nzstart", "cellb", "mapc", "mapr", "maps", "ispg"):
+                assert np.array_equal(m.header[word], header[word]), (path.name, word)
+            assert np.allclose(m.voxel_size.tolist(), voxel, rtol=1e-5), path.name
+            assert m.extended_header.tobytes() == their_extended, path.name
+        assert mrcz.read_header(back).labels[1 : 1 + len(h.labels)] == h.labels, path.name
     print(f"ok  {path.name}  {data.dtype} {data.shape}  ({FILES[path.name]})")
 
 
