@@ -303,7 +303,10 @@ def test_writemrc_idx_writes_into_an_existing_file(tmp_path):
     stack = np.arange(4 * 3 * 2, dtype=np.float32).reshape(4, 3, 2)
     new = -np.ones((3, 3, 2), dtype=np.float32)
     mrcz.writeMRC(stack, path, meta={"run": 7}, voltage=300.0, pixelsize=[2.0, 1.5, 1.5], endian="be")
+    first_stamp = mrcz.read_header(path).labels[1]
     mrcz.writeMRC(new, path, idx=2)  # replaces frames 2 and 3, appends one
+    labels = mrcz.read_header(path).labels
+    assert len(labels) == 3 and labels[1] == first_stamp  # the history is kept, a stamp added
     expected = np.concatenate([stack[:2], new])
     data, header = mrcz.readMRC(path)
     assert np.array_equal(data, expected)

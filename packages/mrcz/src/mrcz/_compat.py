@@ -144,7 +144,8 @@ def writeMRC(  # noqa: N802
 
     ``dtype='uint4'`` stores values 0-15 two per byte (mode 101). ``idx`` writes the frames
     into the existing plain file from section ``idx`` on (negative counts from the end,
-    ``idx`` = NZ appends), keeping its header values; the file is rewritten atomically.
+    ``idx`` = NZ appends), keeping its header values and labels; the file is rewritten
+    atomically.
     ``quickStats``, ``shape`` and ``backend`` are accepted and ignored (statistics are
     always exact; chunks are written by c-blosc2).
     """
@@ -202,7 +203,8 @@ def _write_at(path: PathLike, data: np.ndarray, idx: int, threads: int | None) -
         path, frame_shape=(h.ny, h.nx), dtype=h.dtype, threads=threads, pixel_size=tuple(h.voxel_size),
         voltage=h.voltage, cs=h.cs, gain=h.gain, origin=h.origin, overwrite=True, byteorder=h.byteorder,
         volume=h.kind == "volume", mode=101 if h.mode == 101 else None,
-        sections_per_volume=h.mz if h.kind == "volume stack" else None, **extra,
+        sections_per_volume=h.mz if h.kind == "volume stack" else None, like=h,
+        labels=h.labels, **extra,
     ) as writer:  # fmt: skip
         writer.append(sections[:first])
         writer.append(frames)

@@ -454,7 +454,9 @@ def build_header(
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     # Oldest first, as MRC2014 asks: python-mrcz's version label (it looks for it in
     # label 0), the caller's labels (a copied file's history), then this write's stamp.
-    all_labels = [f"MRCZ{version}", *labels[:8], f"mrcz {version}: written {stamp}"]
+    # A copied file's own version label is replaced by this one.
+    history = [text for text in labels if not text.startswith("MRCZ")]
+    all_labels = [f"MRCZ{version}", *history[:8], f"mrcz {version}: written {stamp}"]
     rec["nlabl"] = len(all_labels)
     for i, text in enumerate(all_labels):
         rec["label"][i] = _format_label(text)

@@ -207,7 +207,7 @@ def _copy_mrc(src: str, out: str, args: argparse.Namespace, compressor: str | No
             pixel_size=tuple(h.voxel_size), voltage=h.voltage, cs=h.cs, gain=h.gain, origin=h.origin,
             overwrite=args.overwrite, volume=h.kind == "volume", mode=101 if h.mode == 101 else None,
             sections_per_volume=h.mz if h.kind == "volume stack" else None, like=h,
-            labels=[text for text in h.labels if not text.startswith("MRCZ")], **extra,
+            labels=h.labels, **extra,
         ) as writer:  # fmt: skip
             for item in _progress(f.frames(), _item_count(h), args.quiet, Path(out).name):
                 writer.append(item.reshape(-1, h.ny, h.nx))
