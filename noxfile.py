@@ -7,9 +7,12 @@ one package's wheel into a fresh environment of its own.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 import tarfile
+import tomllib
 from pathlib import Path
 
 import nox
@@ -23,12 +26,6 @@ ROOT = Path(__file__).parent
 WHEELHOUSE = ROOT / "wheelhouse"
 # Packages in dependency order; a package joins when its first real code lands.
 PACKAGES = ["numexpr3", "mrcz", "zorro"]
-PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 def pyproject(package: str) -> dict:
@@ -36,15 +33,79 @@ def pyproject(package: str) -> dict:
         return tomllib.load(f)
 
 
+def supported_pythons() -> list[str]:
+    """The Python versions the pyprojects' classifiers claim (tools/check_pins.py keeps them equal)."""
+    prefix = "Programming Language :: Python :: 3."
+    classifiers = pyproject(PACKAGES[0])["project"]["classifiers"]
+    return sorted((c.removeprefix("Programming Language :: Python :: ") for c in classifiers if c.startswith(prefix)),
+                  key=lambda v: tuple(map(int, v.split("."))))  # fmt: skip
+
+
+def interpreter_candidates(version: str) -> list[Path]:
+    """Where a `pythonX.Y` may live: PATH first, then pyenv's and the system's folders."""
+    name = f"python{version}"
+    found = [Path(p) for p in [shutil.which(name)] if p]
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found += sorted(pyenv.glob(f"{version}.*/bin/{name}"), reverse=True)
+    found += [Path(d) / name for d in ("/usr/local/bin", "/usr/bin", "/opt/homebrew/bin")]
+    return found
+
+
+def runs_as(executable: Path, version: str) -> bool:
+    """True when `executable` starts and is `version` (a pyenv shim of another version does not start)."""
+    probe = "import sys; print('%d.%d' % sys.version_info[:2])"
+    try:
+        out = subprocess.run([executable, "-c", probe], capture_output=True, text=True, timeout=30, check=False)
+    except OSError:
+        return False
+    return out.returncode == 0 and out.stdout.strip() == version
+
+
+def find_pythons() -> list[str]:
+    """The supported Pythons present on this machine, each linked as build/interpreters/pythonX.Y.
+
+    That folder goes first on PATH, so nox (and uv) find exactly these interpreters and never a
+    shim that fails or a download. A missing version is one line on stderr, not a failure.
+    """
+    links = ROOT / "build" / "interpreters"
+    links.mkdir(parents=True, exist_ok=True)
+    present = []
+    for version in supported_pythons():
+        executable = next((c for c in interpreter_candidates(version) if runs_as(c, version)), None)
+        if executable is None:
+            print(f"nox: Python {version} not found on this machine; its sessions are skipped", file=sys.stderr)
+            continue
+        link = links / f"python{version}"
+        link.unlink(missing_ok=True)
+        link.symlink_to(executable.resolve())
+        present.append(version)
+    os.environ["PATH"] = f"{links}{os.pathsep}{os.environ['PATH']}"
+    return present
+
+
+# The interpreter running nox serves the single-Python sessions (lint, demo, bench, docs).
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+PYTHONS = find_pythons()
+OWN_WHEELS = f"wheels-{PYTHON}"  # what the single-Python sessions need built first
+
+
 def version(package: str) -> str:
     return pyproject(package)["project"]["version"]
 
 
+def python_tag(python: str) -> str:
+    """The wheel tag of a CPython version: "3.12" -> "cp312"."""
+    return "cp" + python.replace(".", "")
+
+
 def wheel_of(session: nox.Session, package: str) -> Path:
-    """The wheel of this checkout's version of `package` (built by `wheels`)."""
-    found = sorted(WHEELHOUSE.glob(f"{package}-{version(package)}-*.whl"))
+    """The wheel of this checkout's version of `package` for the session's Python (built by `wheels`)."""
+    python = str(session.python or PYTHON)
+    found = sorted(WHEELHOUSE.glob(f"{package}-{version(package)}-{python_tag(python)}-*.whl"))
     if not found:
-        session.error(f"no wheel of {package} {version(package)} in {WHEELHOUSE}: run `nox -s wheels` first")
+        session.error(
+            f"no {python} wheel of {package} {version(package)} in {WHEELHOUSE}: run `nox -s wheels-{python}`"
+        )
     return found[-1]
 
 
@@ -54,27 +115,45 @@ def siblings(package: str) -> list[str]:
     return [p for p in PACKAGES if p in names]
 
 
-def install_wheel(session: nox.Session, package: str) -> None:
+def floors(package: str) -> list[str]:
+    """`name==X` for every `name>=X` that `package` depends on outside this repository."""
+    pins = []
+    for spec in pyproject(package)["project"].get("dependencies", []):
+        req = Requirement(spec)
+        lowest = [s.version for s in req.specifier if s.operator == ">="]
+        if req.name not in PACKAGES and lowest:
+            pins.append(f"{req.name}=={lowest[0]}")
+    return pins
+
+
+def install_wheel(session: nox.Session, package: str, *pins: str) -> None:
     """Install a package's wheel; its siblings come from wheelhouse/ only, never from PyPI."""
     own = [str(wheel_of(session, p)) for p in siblings(package)]
     if own:
         session.install("--no-index", "--no-deps", *own)
-    session.install("--find-links", str(WHEELHOUSE), str(wheel_of(session, package)))
+    session.install("--find-links", str(WHEELHOUSE), str(wheel_of(session, package)), *pins)
 
 
-def install_group(session: nox.Session, package: str, group: str) -> None:
+def install_group(session: nox.Session, package: str, group: str, *pins: str) -> None:
     deps = nox.project.dependency_groups(pyproject(package), group)
     if deps:
-        session.install(*deps)
+        session.install(*deps, *pins)
 
 
-@nox.session(python=PYTHON, tags=["build"])
+def run_tests(session: nox.Session, package: str, *pins: str) -> None:
+    install_wheel(session, package, *pins)
+    install_group(session, package, "test", *pins)
+    session.chdir(ROOT / "packages" / package)
+    session.run("python", "-m", "pytest", *session.posargs, env={"HYPOTHESIS_PROFILE": "ci"})
+
+
+@nox.session(python=PYTHONS, tags=["build"])
 def wheels(session: nox.Session) -> None:
-    """Build every package's wheel into wheelhouse/ (isolated builds, warnings as errors)."""
+    """Build every package's wheel for one Python into wheelhouse/ (isolated builds, warnings as errors)."""
     session.install("build[uv]")
     WHEELHOUSE.mkdir(exist_ok=True)
     for package in session.posargs or PACKAGES:
-        for old in WHEELHOUSE.glob(f"{package}-*.whl"):
+        for old in WHEELHOUSE.glob(f"{package}-*-{python_tag(str(session.python))}-*.whl"):
             old.unlink()
         session.run(
             "python", "-m", "build", "--installer=uv", "--wheel", "--outdir", str(WHEELHOUSE),
@@ -82,17 +161,21 @@ def wheels(session: nox.Session) -> None:
         )  # fmt: skip
 
 
-@nox.session(python=PYTHON, requires=["wheels"], tags=["test"])
+@nox.session(python=PYTHONS, requires=["wheels-{python}"], tags=["test"])
 @nox.parametrize("package", PACKAGES)
 def tests(session: nox.Session, package: str) -> None:
-    """Test one package against its wheel, in an environment of its own."""
-    install_wheel(session, package)
-    install_group(session, package, "test")
-    session.chdir(ROOT / "packages" / package)
-    session.run("python", "-m", "pytest", *session.posargs, env={"HYPOTHESIS_PROFILE": "ci"})
+    """Test one package against its wheel, in an environment of its own, on every Python present."""
+    run_tests(session, package)
 
 
-@nox.session(python=PYTHON, requires=["wheels"], tags=["test"])
+@nox.session(python=PYTHONS[:1], requires=["wheels-{python}"], tags=["test"])
+@nox.parametrize("package", PACKAGES)
+def floor(session: nox.Session, package: str) -> None:
+    """The same tests with every dependency at the lowest version the package claims, on the oldest Python."""
+    run_tests(session, package, *floors(package))
+
+
+@nox.session(python=PYTHON, requires=[OWN_WHEELS], tags=["test"])
 def interop(session: nox.Session) -> None:
     """mrcz against its predecessor python-mrcz 0.6.0 from PyPI, both directions."""
     session.install(str(wheel_of(session, "mrcz")))
@@ -140,14 +223,14 @@ def lint(session: nox.Session) -> None:
     session.run("python", "tools/check_pins.py")
 
 
-@nox.session(python=PYTHON, requires=["wheels"], default=False)
+@nox.session(python=PYTHON, requires=[OWN_WHEELS], default=False)
 def demo(session: nox.Session) -> None:
     """The main job: simulate a drifting movie, store it as MRCZ, align it with zorro, report."""
     install_wheel(session, "zorro")
     session.run("python", "-m", "zorro.demo", str(ROOT / "build" / "demo"))
 
 
-@nox.session(python=PYTHON, requires=["wheels"], default=False)
+@nox.session(python=PYTHON, requires=[OWN_WHEELS], default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks of every package against its peers, interleaved medians, ratios printed."""
     for package in PACKAGES:
@@ -166,7 +249,7 @@ def bench(session: nox.Session) -> None:
         )  # fmt: skip
 
 
-@nox.session(python=PYTHON, requires=["wheels"], default=False)
+@nox.session(python=PYTHON, requires=[OWN_WHEELS], default=False)
 def docs(session: nox.Session) -> None:
     """The documentation site (Sphinx), warnings as errors, into docs/_build/html."""
     for package in PACKAGES:

@@ -1,15 +1,17 @@
 """Fail when a package's version and the ranges its siblings pin it with drift apart.
 
 Also fail when a range could resolve to the foreign PyPI releases that share our
-distribution names (numexpr3 3.0.1a6, mrcz 0.6.0 and older, zorro 0.1.4).
+distribution names (numexpr3 3.0.1a6, mrcz 0.6.0 and older, zorro 0.1.4), and when the
+Pythons a package claims disagree: its `Programming Language :: Python :: 3.X`
+classifiers (the list nox tests), `requires-python` and cibuildwheel's `build`.
 """
 
 from __future__ import annotations
 
 import sys
+import tomllib
 from pathlib import Path
 
-import tomllib
 from packaging.requirements import Requirement
 from packaging.version import Version
 
@@ -21,13 +23,34 @@ FOREIGN = {
 }
 
 
+def python_claims(name: str, pyproject: dict) -> tuple[list[str], list[str]]:
+    """(the Python versions `name` claims by classifier, its disagreements with the other claims)."""
+    prefix = "Programming Language :: Python :: 3."
+    versions = [c.rsplit(" ", 1)[-1] for c in pyproject["project"]["classifiers"] if c.startswith(prefix)]
+    if not versions:
+        return versions, [f"{name} has no Python version classifiers"]
+    problems = []
+    lowest = min(versions, key=Version)
+    if pyproject["project"].get("requires-python") != f">={lowest}":
+        problems.append(f"{name}: requires-python should be '>={lowest}', the lowest classifier")
+    wheels = " ".join(f"cp{v.replace('.', '')}-*" for v in sorted(versions, key=Version))
+    if pyproject.get("tool", {}).get("cibuildwheel", {}).get("build") != wheels:
+        problems.append(f"{name}: [tool.cibuildwheel] build should be {wheels!r}, as the classifiers say")
+    return versions, problems
+
+
 def main() -> int:
-    projects = {}
+    projects, pythons = {}, {}
+    problems = []
     for path in sorted(ROOT.glob("packages/*/pyproject.toml")):
         with path.open("rb") as f:
-            project = tomllib.load(f)["project"]
-        projects[project["name"]] = project
-    problems = []
+            pyproject = tomllib.load(f)
+        name = pyproject["project"]["name"]
+        projects[name] = pyproject["project"]
+        pythons[name], disagreements = python_claims(name, pyproject)
+        problems += disagreements
+    if len({tuple(v) for v in pythons.values()}) > 1:
+        problems.append(f"the packages claim different Pythons: {pythons}")
     for name, project in projects.items():
         for spec in project.get("dependencies", []):
             req = Requirement(spec)

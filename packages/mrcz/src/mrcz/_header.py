@@ -451,7 +451,7 @@ def build_header(
         _copy_geometry(rec, like.raw, kind, compressed=codec_id > 0)
     rec["map"] = b"MAP "
     rec["machst"] = (0x44, 0x44, 0, 0) if byteorder == "<" else (0x11, 0x11, 0, 0)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     # Oldest first, as MRC2014 asks: python-mrcz's version label (it looks for it in
     # label 0), the caller's labels (a copied file's history), then this write's stamp.
     # A copied file's own version label is replaced by this one.
