@@ -53,3 +53,17 @@ def test_version_bounds(monkeypatch, version, ok):
     else:
         with pytest.raises(ImportError, match="numexpr3"):
             _versions.check("1.0.0")
+
+
+
+def test_the_ranges_checked_are_the_pyprojects():
+    import tomllib
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    with (Path(__file__).parent.parent / "pyproject.toml").open("rb") as f:
+        declared = [Requirement(d) for d in tomllib.load(f)["project"]["dependencies"]]
+    siblings = {(r.name, r.specifier) for r in declared if r.name in _versions.SIBLINGS}
+    assert {(r.name, r.specifier) for r in _versions.required()} == siblings
+    assert len(siblings) == 2

@@ -8,9 +8,8 @@
 
 from __future__ import annotations
 
-__version__ = "1.0.0"
-
 from . import _versions
+from ._core import __version__
 
 _versions.check(__version__)
 

@@ -1,42 +1,44 @@
-"""The sibling packages zorro needs, and the check that the installed ones fit."""
+"""The check that the installed sibling packages fit the ranges zorro was released with.
+
+The ranges are read from zorro's own installed metadata (its pyproject's dependencies), so
+they are stated once; tools/check_pins.py checks them against the siblings' versions.
+"""
 
 from __future__ import annotations
 
-import re
 from importlib import metadata
 
-# Keep these equal to the ranges in pyproject.toml's dependencies.
-REQUIRED = {"numexpr3": ((3, 1), (3, 2)), "mrcz": ((1, 0), (1, 1))}
-PREDECESSORS = {
+from packaging.requirements import Requirement
+
+SIBLINGS = {
     "numexpr3": "the unrelated numexpr3 3.0.1a6 from PyPI?",
     "mrcz": "the predecessor python-mrcz?",
 }
 
 
-def _release(version: str) -> tuple[int, ...]:
-    """The leading numeric release of a version string: "3.1.0rc1" -> (3, 1, 0)."""
-    match = re.match(r"\d+(\.\d+)*", version)
-    return tuple(int(part) for part in match.group(0).split(".")) if match else ()
+def required() -> list[Requirement]:
+    """zorro's requirements on its siblings, as installed."""
+    return [req for spec in metadata.requires("zorro") or [] if (req := Requirement(spec)).name in SIBLINGS]
 
 
-def _is_prerelease(version: str) -> bool:
-    return re.search(r"(a|b|rc|dev)\d*", version) is not None
+def _spelled(req: Requirement) -> str:
+    """`mrcz>=1.0,<1.1`, lower bound first (packaging's own order is alphabetical)."""
+    return req.name + ",".join(sorted(map(str, req.specifier), key=lambda s: not s.startswith(">")))
 
 
 def check(zorro_version: str) -> None:
     """Raise ImportError naming every sibling that is missing or outside zorro's range."""
     problems = []
-    for name, (low, high) in REQUIRED.items():
-        spec = f"{name}>={'.'.join(map(str, low))},<{'.'.join(map(str, high))}"
+    for req in required():
+        spec = _spelled(req)
         try:
-            installed = metadata.version(name)
+            installed = metadata.version(req.name)
         except metadata.PackageNotFoundError:
-            problems.append(f"zorro {zorro_version} needs {spec} but {name} is not installed")
+            problems.append(f"zorro {zorro_version} needs {spec} but {req.name} is not installed")
             continue
-        release = _release(installed)
-        if not (low <= release < high) or _is_prerelease(installed):
+        if not req.specifier.contains(installed, prereleases=False):
             problems.append(
-                f"zorro {zorro_version} needs {spec} but {name} {installed} is installed ({PREDECESSORS[name]})"
+                f"zorro {zorro_version} needs {spec} but {req.name} {installed} is installed ({SIBLINGS[req.name]})"
             )
     if problems:
         raise ImportError(
