@@ -55,7 +55,6 @@ def test_version_bounds(monkeypatch, version, ok):
             _versions.check("1.0.0")
 
 
-
 def test_the_ranges_checked_are_the_pyprojects():
     import tomllib
     from pathlib import Path
