@@ -155,18 +155,20 @@ def _record_dtype(base: np.dtype, size: int) -> np.dtype:
     """``base`` restricted to the fields that fit in ``size`` bytes, itemsize ``size``."""
     if size == base.itemsize:
         return base
-    names = [n for n in base.names if base.fields[n][1] + base.fields[n][0].itemsize <= size]
+    fields = base.fields
+    assert fields is not None  # the FEI layouts are record types
+    names = [n for n, (kind, offset, *_) in fields.items() if offset + kind.itemsize <= size]
     return np.dtype(
         {
             "names": names,
-            "formats": [base.fields[n][0] for n in names],
-            "offsets": [base.fields[n][1] for n in names],
+            "formats": [fields[n][0] for n in names],
+            "offsets": [fields[n][1] for n in names],
             "itemsize": size,
         }
     )
 
 
-def parse_fei(raw: bytes, exttyp: str) -> np.ndarray:
+def parse_fei(raw: bytes, exttyp: str | bytes) -> np.ndarray:
     """Decode an FEI1/FEI2 extended header into a structured array (one row per record).
 
     The record size comes from the first record's "Metadata size"; trailing bytes

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -310,7 +310,12 @@ class Header:
         return VoxelSize(*sizes)
 
     def to_bytes(self) -> bytes:
-        return np.asarray(self.raw).astype(HEADER_DTYPE.newbyteorder(self.byteorder)).tobytes()
+        return np.asarray(self.raw).astype(header_dtype(self.byteorder)).tobytes()
+
+
+def header_dtype(byteorder: str) -> np.dtype[np.void]:
+    """The header's record type in byte order '<' or '>'."""
+    return HEADER_DTYPE.newbyteorder("<" if byteorder == "<" else ">")
 
 
 def _plausible(rec: np.void) -> bool:
@@ -340,13 +345,13 @@ def parse_header(raw: bytes, path: str | None = None) -> Header:
     hint = {0x44: "<", 0x11: ">"}.get(stamp[0], "<")
     order_try = hint
     for order_try in (hint, ">" if hint == "<" else "<"):
-        rec = np.frombuffer(raw[:HEADER_SIZE], dtype=HEADER_DTYPE.newbyteorder(order_try))[0]
+        rec = np.frombuffer(raw[:HEADER_SIZE], dtype=header_dtype(order_try))[0]
         if from_stamp or _plausible(rec):
             break
     else:
         order_try = hint
-        rec = np.frombuffer(raw[:HEADER_SIZE], dtype=HEADER_DTYPE.newbyteorder(hint))[0]
-    native = np.array(rec).astype(HEADER_DTYPE)[()]
+        rec = np.frombuffer(raw[:HEADER_SIZE], dtype=header_dtype(hint))[0]
+    native = cast(np.void, np.array(rec).astype(HEADER_DTYPE)[()])
     header = Header(raw=native, byteorder=order_try, byteorder_from_stamp=from_stamp)
     _check_words(header, path)
     return header
@@ -460,7 +465,7 @@ def build_header(
     rec["nlabl"] = len(all_labels)
     for i, text in enumerate(all_labels):
         rec["label"][i] = _format_label(text)
-    return Header(raw=rec[()], byteorder=byteorder, byteorder_from_stamp=True)
+    return Header(raw=cast(np.void, rec[()]), byteorder=byteorder, byteorder_from_stamp=True)
 
 
 def _copy_geometry(rec: np.ndarray, source: np.void, kind: str, compressed: bool) -> None:

@@ -33,10 +33,10 @@ def find_hot_pixels(total: np.ndarray, threshold: float = 8.0) -> dict[str, np.n
 
 
 def _line_outliers(means: np.ndarray, threshold: float) -> np.ndarray:
-    median = np.median(means)
-    spread = 1.4826 * np.median(np.abs(means - median))
+    median = float(np.median(means))
+    spread = 1.4826 * float(np.median(np.abs(means - median)))
     spread = max(spread, 1e-6 * max(abs(median), 1.0))
-    return np.abs(means - median) > threshold * spread
+    return np.asarray(np.abs(means - median) > threshold * spread)
 
 
 class FramePreparer:

@@ -14,7 +14,7 @@ from .io import read_gain, read_movie
 
 
 def find_gain_orientation(
-    movies: Sequence[str | os.PathLike | np.ndarray], gain: str | os.PathLike | np.ndarray
+    movies: Sequence[str | os.PathLike[str] | np.ndarray], gain: str | os.PathLike[str] | np.ndarray
 ) -> tuple[str, dict[str, float]]:
     """The orientation of ``gain`` that makes the summed frames of ``movies`` flattest.
 
@@ -26,13 +26,14 @@ def find_gain_orientation(
     """
     if not movies:
         raise InputError("gain orientation needs at least one movie")
-    total = None
+    total: np.ndarray | None = None
     for movie in movies:
         frames = read_movie(movie).frames if isinstance(movie, (str, os.PathLike)) else np.asarray(movie)
         frame_sum = frames.sum(axis=0, dtype=np.float64) if frames.ndim == 3 else frames.astype(np.float64)
         if total is not None and frame_sum.shape != total.shape:
             raise InputError(f"movies of different frame shapes: {frame_sum.shape} and {total.shape}")
         total = frame_sum if total is None else total + frame_sum
+    assert total is not None  # there was at least one movie
     reference = read_gain(gain) if isinstance(gain, (str, os.PathLike)) else np.asarray(gain, np.float32)
     scores = {}
     for name in ORIENTATIONS:

@@ -8,8 +8,10 @@ or metadata when the file has them.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
@@ -34,7 +36,7 @@ class Movie:
     pixel_size: float | None = None
     voltage: float | None = None
     dose_per_frame: float | None = None
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def _positive(value: object) -> float | None:
@@ -45,7 +47,7 @@ def _positive(value: object) -> float | None:
     return number if np.isfinite(number) and number > 0 else None
 
 
-def _read_image_file(path: Path) -> tuple[np.ndarray, dict]:
+def _read_image_file(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     """Data and metadata of an MRC-family or TIFF file; InputError if it cannot be read."""
     suffix = path.suffix.lower()
     if not path.exists():
@@ -72,7 +74,7 @@ def _read_image_file(path: Path) -> tuple[np.ndarray, dict]:
     raise InputError(f"{path}: unknown file type {suffix!r}; zorro reads {', '.join(MOVIE_SUFFIXES)}")
 
 
-def read_movie(path: str | os.PathLike) -> Movie:
+def read_movie(path: str | os.PathLike[str]) -> Movie:
     """Read a movie file, checking that it is a stack of at least two finite frames."""
     path = Path(path)
     data, meta = _read_image_file(path)
@@ -107,7 +109,7 @@ def check_frames(frames: np.ndarray, name: str = "the movie") -> None:
             raise InputError(f"{name} has NaN or infinite values in frame(s) {listed} (1-based)")
 
 
-def read_gain(path: str | os.PathLike) -> np.ndarray:
+def read_gain(path: str | os.PathLike[str]) -> np.ndarray:
     """A gain reference image (2-D, float32, finite and positive where used)."""
     data, _ = _read_image_file(Path(path))
     if data.ndim == 3 and data.shape[0] == 1:
@@ -133,7 +135,7 @@ def oriented_gain(gain: np.ndarray, orientation: str, frame_shape: tuple[int, in
     return out
 
 
-def read_defects(path: str | os.PathLike, frame_shape: tuple[int, int]) -> np.ndarray:
+def read_defects(path: str | os.PathLike[str], frame_shape: tuple[int, int]) -> np.ndarray:
     """A defect map as a boolean mask (True = defective).
 
     Either an image file (MRC/TIFF, non-zero = defective) of the frame shape, or a text
@@ -145,8 +147,8 @@ def read_defects(path: str | os.PathLike, frame_shape: tuple[int, int]) -> np.nd
         data, _ = _read_image_file(path)
         if data.shape != tuple(frame_shape):
             raise InputError(f"defect map {path} is {data.shape} but the frames are {tuple(frame_shape)}")
-        return data != 0
-    spec: dict[str, list] = {"rows": [], "columns": [], "pixels": []}
+        return np.asarray(data != 0)
+    spec: dict[str, list[Any]] = {"rows": [], "columns": [], "pixels": []}
     for number, line in enumerate(path.read_text().splitlines(), 1):
         words = line.split("#")[0].split()
         if not words:
@@ -160,7 +162,7 @@ def read_defects(path: str | os.PathLike, frame_shape: tuple[int, int]) -> np.nd
     return defect_mask(spec, frame_shape, str(path))
 
 
-def defect_mask(spec: dict, frame_shape: tuple[int, int], name: str = "defects") -> np.ndarray:
+def defect_mask(spec: Mapping[str, Sequence[Any]], frame_shape: tuple[int, int], name: str = "defects") -> np.ndarray:
     """A boolean mask from ``{"rows": [...], "columns": [...], "pixels": [[y, x], ...]}``."""
     h, w = frame_shape
     mask = np.zeros((h, w), bool)
