@@ -39,6 +39,24 @@ def python_claims(name: str, pyproject: dict) -> tuple[list[str], list[str]]:
     return versions, problems
 
 
+def sibling_ranges(name: str, project: dict, projects: dict) -> list[str]:
+    """What is wrong with the ranges `name` requires its siblings in `projects` with."""
+    problems = []
+    for spec in project.get("dependencies", []):
+        req = Requirement(spec)
+        if req.name not in projects:
+            continue
+        ours = Version(projects[req.name]["version"])
+        if not req.specifier.contains(ours, prereleases=True):
+            problems.append(f"{name} requires {req} but this checkout's {req.name} is {ours}")
+        for foreign in FOREIGN.get(req.name, []):
+            if req.specifier.contains(Version(foreign), prereleases=True):
+                problems.append(f"{name} requires {req}, which admits the foreign PyPI release {foreign}")
+        if not str(req.specifier):
+            problems.append(f"{name} requires {req.name} without a version range")
+    return problems
+
+
 def main() -> int:
     projects, pythons = {}, {}
     problems = []
@@ -52,18 +70,7 @@ def main() -> int:
     if len({tuple(v) for v in pythons.values()}) > 1:
         problems.append(f"the packages claim different Pythons: {pythons}")
     for name, project in projects.items():
-        for spec in project.get("dependencies", []):
-            req = Requirement(spec)
-            if req.name not in projects:
-                continue
-            ours = Version(projects[req.name]["version"])
-            if not req.specifier.contains(ours, prereleases=True):
-                problems.append(f"{name} requires {req} but this checkout's {req.name} is {ours}")
-            for foreign in FOREIGN.get(req.name, []):
-                if req.specifier.contains(Version(foreign), prereleases=True):
-                    problems.append(f"{name} requires {req}, which admits the foreign PyPI release {foreign}")
-            if not str(req.specifier):
-                problems.append(f"{name} requires {req.name} without a version range")
+        problems += sibling_ranges(name, project, projects)
     for problem in problems:
         print(problem, file=sys.stderr)
     print(f"checked {len(projects)} packages: {', '.join(sorted(projects))}")
