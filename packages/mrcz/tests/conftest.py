@@ -10,8 +10,8 @@ hypothesis.settings.register_profile("ci", deadline=None, derandomize=True, max_
 hypothesis.settings.register_profile("dev", deadline=None, max_examples=100)
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
-# Files python-mrcz 0.6.0 wrote, beside the repository (../shared/fixtures).
-FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "mrcz-0.6"
+# Files python-mrcz 0.6.0 wrote, with the arrays they hold (see data/README.md).
+FIXTURES = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
