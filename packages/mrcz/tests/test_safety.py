@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import mrcz
-from mrcz import _core, _io
+from mrcz import _atomic, _core, _threads
 
 
 def previous(tmp_path):
@@ -205,7 +205,7 @@ def test_concurrent_writers_and_readers(tmp_path):
 def test_async_calls_do_not_queue_behind_one_worker(tmp_path):
     # python-mrcz ran every async call on one shared worker; ours run side by side.
     gate = threading.Event()
-    blocked = _io._pool().submit(gate.wait, 30)
+    blocked = _threads.pool().submit(gate.wait, 30)
     data = np.ones((2, 8, 8), np.float32)
     assert mrcz.async_write(tmp_path / "x.mrc", data).result(timeout=30).nz == 2
     gate.set()
@@ -244,8 +244,8 @@ def test_uncompressed_data_written_in_pieces(tmp_path):
 @pytest.mark.parametrize("compressor", [None, "lz4"])
 def test_streamed_frames_are_flushed_behind_the_writer(tmp_path, monkeypatch, compressor):
     """A camera appending one frame at a time gets its data flushed to disk on a
-    background thread every _SYNC_BYTES, not all at once when the file is closed."""
-    monkeypatch.setattr(_io, "_SYNC_BYTES", 64 << 10)
+    background thread every SYNC_BYTES, not all at once when the file is closed."""
+    monkeypatch.setattr(_atomic, "SYNC_BYTES", 64 << 10)
     flushed_behind = threading.Event()
     real = getattr(os, "fdatasync", os.fsync)
 
@@ -265,7 +265,7 @@ def test_streamed_frames_are_flushed_behind_the_writer(tmp_path, monkeypatch, co
 
 def test_failed_background_flush_fails_the_write(tmp_path, monkeypatch):
     path, _, before = previous(tmp_path)
-    monkeypatch.setattr(_io, "_SYNC_BYTES", 1)
+    monkeypatch.setattr(_atomic, "SYNC_BYTES", 1)
 
     def failing(fd):
         raise OSError(errno.EIO, "Input/output error")

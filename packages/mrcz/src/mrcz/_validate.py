@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 
+from ._atomic import PathLike
 from ._errors import MRCZError
 from ._header import HEADER_SIZE, WRITABLE_MODES
-from ._io import MrcFile, PathLike
+from ._reader import MrcFile
 
 KNOWN_EXTTYPS = ("CCP4", "MRCO", "SERI", "AGAR", "FEI1", "FEI2", "HDF5", "json")
 
@@ -59,13 +60,13 @@ def _problems(f: MrcFile, check_data: bool) -> list[str]:
         except MRCZError as exc:
             return [*problems, str(exc)]
         end = int(offsets[-1] + sizes[-1]) if len(sizes) else h.data_offset
-        if end != f._size:
-            problems.append(f"data: {f._size - end} bytes follow the last chunk")
+        if end != f.file_size:
+            problems.append(f"data: {f.file_size - end} bytes follow the last chunk")
         if h.packed_bytes and h.packed_bytes != int(sizes.sum()):
             problems.append(f"packedBytes: header says {h.packed_bytes}, chunks hold {int(sizes.sum())}")
-    elif f._size > HEADER_SIZE + h.nsymbt + h.nz * h.frame_bytes:
+    elif f.file_size > HEADER_SIZE + h.nsymbt + h.nz * h.frame_bytes:
         problems.append(
-            f"data: the file is {f._size - h.data_offset - h.nz * h.frame_bytes} bytes longer than its data"
+            f"data: the file is {f.file_size - h.data_offset - h.nz * h.frame_bytes} bytes longer than its data"
         )
     if not check_data and not h.compressed:
         return problems

@@ -11,6 +11,8 @@ arrays.npz can be regenerated and compared.  The script re-reads every file with
 mrcz.readMRC and fails if a round trip is not bit-exact.
 """
 
+from __future__ import annotations
+
 import enum
 import hashlib
 import json
@@ -20,10 +22,10 @@ import numpy as np
 import mrcz
 
 assert mrcz.__version__ == "0.6.0", mrcz.__version__
-ANGSTROM = "\\AA"   # python-mrcz's spelling of the Angstrom unit
+ANGSTROM = "\\AA"  # python-mrcz's spelling of the Angstrom unit
 
 
-class Detector(enum.Enum):   # mrcz serialises Enum members as 'Enum.<Class>.<member>'
+class Detector(enum.Enum):  # mrcz serialises Enum members as 'Enum.<Class>.<member>'
     K3 = 3
 
 
@@ -45,31 +47,75 @@ def int16_signed():
 
 
 META = {
-    "detector": Detector.K3,                      # -> "Enum.Detector.K3"
-    "dose_per_frame": np.float32(1.25),           # numpy scalar -> 1.25
+    "detector": Detector.K3,  # -> "Enum.Detector.K3"
+    "dose_per_frame": np.float32(1.25),  # numpy scalar -> 1.25
     "exposure_s": 2.0,
-    "frame_dose": np.arange(3, dtype=np.int64),   # ndarray -> [0, 1, 2]
-    "operator": "Zoë",                            # non-ASCII, UTF-8 in the file
+    "frame_dose": np.arange(3, dtype=np.int64),  # ndarray -> [0, 1, 2]
+    "operator": "Zoë",  # non-ASCII, UTF-8 in the file
     "nested": {"gainref": None, "flip": [True, False]},
 }
 
 SAMPLES = [
     # name, array factory, writeMRC keyword arguments
-    ("counts_int8_zstd1_bitshuffle_json.mrcz", counts_int8,
-     dict(meta=META, pixelsize=[1.0, 0.83, 0.83], pixelunits=ANGSTROM,
-          voltage=300.0, C3=2.7, gain=1.0, compressor="zstd", clevel=1, n_threads=1)),
-    ("gain_normalised_float32_uncompressed.mrc", gain_normalised_f32,
-     dict(pixelsize=[2.0, 1.5, 1.25], pixelunits=ANGSTROM,
-          voltage=200.0, C3=1.4, gain=1.0, compressor=None)),
-    ("int16_lz4_9_bitshuffle.mrcz", int16_signed,
-     dict(pixelsize=0.5, pixelunits="nm", voltage=300.0, C3=2.7, gain=2.5,
-          compressor="lz4", clevel=9, n_threads=2)),
+    (
+        "counts_int8_zstd1_bitshuffle_json.mrcz",
+        counts_int8,
+        {
+            "meta": META,
+            "pixelsize": [1.0, 0.83, 0.83],
+            "pixelunits": ANGSTROM,
+            "voltage": 300.0,
+            "C3": 2.7,
+            "gain": 1.0,
+            "compressor": "zstd",
+            "clevel": 1,
+            "n_threads": 1,
+        },
+    ),
+    (
+        "gain_normalised_float32_uncompressed.mrc",
+        gain_normalised_f32,
+        {
+            "pixelsize": [2.0, 1.5, 1.25],
+            "pixelunits": ANGSTROM,
+            "voltage": 200.0,
+            "C3": 1.4,
+            "gain": 1.0,
+            "compressor": None,
+        },
+    ),
+    (
+        "int16_lz4_9_bitshuffle.mrcz",
+        int16_signed,
+        {
+            "pixelsize": 0.5,
+            "pixelunits": "nm",
+            "voltage": 300.0,
+            "C3": 2.7,
+            "gain": 2.5,
+            "compressor": "lz4",
+            "clevel": 9,
+            "n_threads": 2,
+        },
+    ),
     # Extra: the same counts as the first file, but compressed by c-blosc2
     # (version-5 chunks, and no bitshuffle: 0.6.0 passes `filter=` to blosc2.compress2,
     # which ignores it and applies its default byte SHUFFLE).
-    ("counts_int8_zstd1_blosc2backend.mrcz", counts_int8,
-     dict(pixelsize=[1.0, 0.83, 0.83], pixelunits=ANGSTROM, voltage=300.0, C3=2.7,
-          gain=1.0, compressor="zstd", clevel=1, n_threads=1, backend="blosc2")),
+    (
+        "counts_int8_zstd1_blosc2backend.mrcz",
+        counts_int8,
+        {
+            "pixelsize": [1.0, 0.83, 0.83],
+            "pixelunits": ANGSTROM,
+            "voltage": 300.0,
+            "C3": 2.7,
+            "gain": 1.0,
+            "compressor": "zstd",
+            "clevel": 1,
+            "n_threads": 1,
+            "backend": "blosc2",
+        },
+    ),
 ]
 
 
@@ -78,13 +124,12 @@ def main():
     for name, factory, kwargs in SAMPLES:
         array = factory()
         mrcz.writeMRC(array, name, **kwargs)
-        back, header = mrcz.readMRC(name, pixelunits=kwargs.get("pixelunits", ANGSTROM))
+        back, _header = mrcz.readMRC(name, pixelunits=kwargs.get("pixelunits", ANGSTROM))
         assert back.dtype == array.dtype and np.array_equal(back, array), name
         arrays[name.rsplit(".", 1)[0]] = array
         with open(name, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()
-        manifest[name] = {"shape": list(array.shape), "dtype": str(array.dtype),
-                          "sha256": digest}
+        manifest[name] = {"shape": list(array.shape), "dtype": str(array.dtype), "sha256": digest}
         print(name, array.shape, array.dtype, digest[:16])
     # One compressed archive of the arrays; the blosc2-backend file holds the first array again.
     del arrays["counts_int8_zstd1_blosc2backend"]
