@@ -50,6 +50,7 @@ class MrcFile:
             if self.container:
                 self._packed_size = self._size
                 self._size = None  # known once the stream has been read to its end
+                self._raw.seek(0)
                 self._file = open_stream(self._raw, self.container)
                 with _stream_errors(self):
                     head = self._file.read(HEADER_SIZE)
@@ -173,6 +174,8 @@ class MrcFile:
             self._read_sections(sections, flat)
             if h.byteorder != NATIVE and h.dtype.itemsize > 1:
                 _core.byteswap(flat.view(swap_view_dtype(h.dtype)), self.threads)
+        if self.container and sections[-1] == h.nz - 1:
+            _ = self.file_size  # reading on to the stream's end checks its CRC
         return out
 
     def frames(self) -> Iterator[np.ndarray]:
@@ -196,9 +199,8 @@ class MrcFile:
     def file_size(self) -> int:
         """Bytes in the file; of a gzip or bzip2 file, the decompressed bytes (read to find out)."""
         if self._size is None:
-            total = 0
             with _stream_errors(self):
-                self._file.seek(0)
+                total = self._file.tell()
                 while piece := self._file.read(1 << 20):
                     total += len(piece)
             self._size = total

@@ -54,20 +54,22 @@ def _problems(f: MrcFile, check_data: bool) -> list[str]:
         problems.append(f"LABEL: text after the {nlabl} labels NLABL counts")
     if h.nsymbt and h.exttyp not in KNOWN_EXTTYPS:
         problems.append(f"EXTTYP: {h.exttyp!r} is not a known extended header type")
+    try:
+        size = f.file_size  # of a gzip/bzip2 file, the stream is read to its end
+    except MRCZError as exc:
+        return [*problems, str(exc)]
     if h.compressed:
         try:
             offsets, sizes = f._chunk_table()
         except MRCZError as exc:
             return [*problems, str(exc)]
         end = int(offsets[-1] + sizes[-1]) if len(sizes) else h.data_offset
-        if end != f.file_size:
-            problems.append(f"data: {f.file_size - end} bytes follow the last chunk")
+        if end != size:
+            problems.append(f"data: {size - end} bytes follow the last chunk")
         if h.packed_bytes and h.packed_bytes != int(sizes.sum()):
             problems.append(f"packedBytes: header says {h.packed_bytes}, chunks hold {int(sizes.sum())}")
-    elif f.file_size > HEADER_SIZE + h.nsymbt + h.nz * h.frame_bytes:
-        problems.append(
-            f"data: the file is {f.file_size - h.data_offset - h.nz * h.frame_bytes} bytes longer than its data"
-        )
+    elif size > HEADER_SIZE + h.nsymbt + h.nz * h.frame_bytes:
+        problems.append(f"data: the file is {size - h.data_offset - h.nz * h.frame_bytes} bytes longer than its data")
     if not check_data and not h.compressed:
         return problems
     try:

@@ -287,8 +287,9 @@ class MrcWriter:
         parts = np.array(self._stats, dtype=np.float64)
         n = parts[:, 4]
         total = n.sum()
-        mean = float((parts[:, 2] * n).sum() / total)
-        var = float(((parts[:, 3] ** 2 + (parts[:, 2] - mean) ** 2) * n).sum() / total)
+        with np.errstate(invalid="ignore", over="ignore"):  # infinite data: undetermined, below
+            mean = float((parts[:, 2] * n).sum() / total)
+            var = float(((parts[:, 3] ** 2 + (parts[:, 2] - mean) ** 2) * n).sum() / total)
         stats = (float(parts[:, 0].min()), float(parts[:, 1].max()), mean, float(np.sqrt(max(var, 0.0))))
         return stats if header_stats_ok(stats) else None
 
