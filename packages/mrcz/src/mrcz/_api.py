@@ -4,7 +4,7 @@ the background `async_read` / `async_write`."""
 from __future__ import annotations
 
 import concurrent.futures
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -17,6 +17,10 @@ from ._writer import MrcWriter, write
 __all__ = ["async_read", "async_write", "open"]
 
 
+@overload
+def open(path: PathLike, mode: Literal["r"] = "r", **kwargs: Any) -> MrcFile: ...
+@overload
+def open(path: PathLike, mode: Literal["w"], **kwargs: Any) -> MrcWriter: ...
 def open(path: PathLike, mode: str = "r", **kwargs: Any) -> MrcFile | MrcWriter:
     """Open an MRC/MRCZ file: ``mode='r'`` to read, ``'w'`` to write frames as they come.
 

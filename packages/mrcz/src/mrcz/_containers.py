@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import shutil
 from pathlib import Path
 from typing import BinaryIO
@@ -57,7 +58,7 @@ def container_for_name(path: str | Path) -> str | None:
     return None
 
 
-def open_stream(file: BinaryIO, container: str) -> BinaryIO:
+def open_stream(file: BinaryIO, container: str) -> io.BufferedIOBase:
     """The decompressed stream of an open container file."""
     if container == "gzip":
         return gzip.GzipFile(fileobj=file, mode="rb")
@@ -68,7 +69,7 @@ def compress_into(source: BinaryIO, out: BinaryIO, container: str) -> None:
     """Write `source` (from its start) into `out` as one gzip or bzip2 stream."""
     source.seek(0)
     if container == "gzip":  # no name (not the temporary's) and mtime 0: the same data, the same bytes
-        stream: BinaryIO = gzip.GzipFile(filename="", mode="wb", compresslevel=_LEVEL, fileobj=out, mtime=0)
+        stream: io.BufferedIOBase = gzip.GzipFile(filename="", mode="wb", compresslevel=_LEVEL, fileobj=out, mtime=0)
     else:
         stream = bz2.BZ2File(out, mode="wb", compresslevel=_LEVEL)
     with stream:

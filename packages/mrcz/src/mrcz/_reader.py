@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import sys
@@ -41,7 +42,7 @@ class MrcFile:
         self.threads = threads or default_threads()
         self._high_first = nibble_high_first(nibble_order)
         self._raw: BinaryIO = Path(self.path).open("rb")
-        self._file = self._raw
+        self._file: BinaryIO | io.BufferedIOBase = self._raw
         try:
             self._size: int | None = os.fstat(self._raw.fileno()).st_size
             head = self._raw.read(HEADER_SIZE)
@@ -262,7 +263,7 @@ class MrcFile:
             h = self.header
             try:
                 self._offsets, self._sizes = _core.scan_chunks(
-                    self._file.fileno(), h.data_offset, h.nz, self._size, h.frame_bytes
+                    self._file.fileno(), h.data_offset, h.nz, self.file_size, h.frame_bytes
                 )
             except _core.ChunkError as exc:
                 raise CorruptChunkError(str(exc), path=self.path, field="data") from None

@@ -55,22 +55,23 @@ META = {
     "nested": {"gainref": None, "flip": [True, False]},
 }
 
+COUNTS_ARGS = {
+    "pixelsize": [1.0, 0.83, 0.83],
+    "pixelunits": ANGSTROM,
+    "voltage": 300.0,
+    "C3": 2.7,
+    "gain": 1.0,
+    "compressor": "zstd",
+    "clevel": 1,
+    "n_threads": 1,
+}
+
 SAMPLES = [
     # name, array factory, writeMRC keyword arguments
     (
         "counts_int8_zstd1_bitshuffle_json.mrcz",
         counts_int8,
-        {
-            "meta": META,
-            "pixelsize": [1.0, 0.83, 0.83],
-            "pixelunits": ANGSTROM,
-            "voltage": 300.0,
-            "C3": 2.7,
-            "gain": 1.0,
-            "compressor": "zstd",
-            "clevel": 1,
-            "n_threads": 1,
-        },
+        {"meta": META, **COUNTS_ARGS},
     ),
     (
         "gain_normalised_float32_uncompressed.mrc",
@@ -104,17 +105,7 @@ SAMPLES = [
     (
         "counts_int8_zstd1_blosc2backend.mrcz",
         counts_int8,
-        {
-            "pixelsize": [1.0, 0.83, 0.83],
-            "pixelunits": ANGSTROM,
-            "voltage": 300.0,
-            "C3": 2.7,
-            "gain": 1.0,
-            "compressor": "zstd",
-            "clevel": 1,
-            "n_threads": 1,
-            "backend": "blosc2",
-        },
+        {**COUNTS_ARGS, "backend": "blosc2"},
     ),
 ]
 
