@@ -24,6 +24,7 @@ _LOOKALIKES = (
     (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
     (b"PK\x03\x04", "a zip archive"),
     (b"PK\x05\x06", "a zip archive"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
 )
 # deflate's largest expansion is about 1032:1, so a gzip file of N bytes holds at most this many times N.
 GZIP_MAX_RATIO = 1100
