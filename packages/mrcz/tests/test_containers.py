@@ -42,6 +42,7 @@ def test_mrcfile_compressed_maps_read_as_mrcfile_reads_them(tmp_path, volume, co
     assert mrcz.validate(path) == []
     with pytest.raises(ValueError, match="memory-mapped"):
         mrcz.read(path, mmap=True)
+    assert mrcz.readMRC(path, useMemmap=True)[0].tobytes() == expected.tobytes()  # read instead
 
 
 @pytest.mark.parametrize(("compression", "suffix", "opener"), COMPRESSIONS)

@@ -92,7 +92,7 @@ def readMRC(  # noqa: N802
             frames = idx
         else:
             frames = slice(int(idx[0]), int(idx[1]) + 1)
-        if useMemmap and not f.header.compressed and f.header.mode != 101:
+        if useMemmap and not f.header.compressed and f.header.mode != 101 and not f.container:
             data = f._memmap() if frames is None else f._memmap()[frames]
         else:
             data = f.read(frames)
