@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "kernels.hpp"
+#include "parallel.hpp"
 
 // The codec entry points c-blosc2 links statically (stable public APIs of lz4, zstd
 // and zlib-ng; blosclz's compressor ignores its context argument).
@@ -62,60 +63,39 @@ std::uint8_t codec_format(int codec) {
     }
 }
 
-class Blosc1Compressor final : public FrameCompressor {
+// Codes blocks into their streams: int32 size + codec output, or the bytes as they are.
+// Holds one thread's codec state and filter buffer.
+class BlockCoder {
 public:
-    Blosc1Compressor(const CompressParams& params, std::int32_t blocksize)
-        : p_(params), blocksize_(static_cast<std::size_t>(blocksize)), filtered_(blocksize_) {
-        codec_format(p_.codec);  // rejects a codec c-blosc 1 does not have
-        if (p_.codec == BLOSC_LZ4) lz4_state_.resize(static_cast<std::size_t>(LZ4_sizeofState()));
-        if (p_.codec == BLOSC_LZ4HC) lz4_state_.resize(static_cast<std::size_t>(LZ4_sizeofStateHC()));
+    BlockCoder(const CompressParams& params, std::size_t blocksize) : p_(params), filtered_(blocksize) {
+        if (p_.codec == BLOSC_LZ4) state_.resize(static_cast<std::size_t>(LZ4_sizeofState()));
+        if (p_.codec == BLOSC_LZ4HC) state_.resize(static_cast<std::size_t>(LZ4_sizeofStateHC()));
         if (p_.codec == BLOSC_ZSTD && !(zstd_ = ZSTD_createCCtx()))
             throw std::runtime_error("could not create a zstd context");
     }
-    ~Blosc1Compressor() override {
+    ~BlockCoder() {
         if (zstd_) ZSTD_freeCCtx(zstd_);
     }
-    Blosc1Compressor(const Blosc1Compressor&) = delete;
-    Blosc1Compressor& operator=(const Blosc1Compressor&) = delete;
+    BlockCoder(const BlockCoder&) = delete;
+    BlockCoder& operator=(const BlockCoder&) = delete;
 
-    std::size_t compress(const std::uint8_t* src, std::size_t n, std::uint8_t* dest, std::size_t capacity) override {
-        if (capacity < n + header_bytes) throw std::invalid_argument("chunk buffer too small");
-        const auto typesize = static_cast<std::size_t>(p_.typesize);
-        // Blocks hold whole elements; a frame smaller than one block is one block.
-        std::size_t blocksize = std::min(n, std::max(typesize, blocksize_ / typesize * typesize));
-        std::size_t nblocks = n ? (n + blocksize - 1) / blocksize : 0;
-        // As c-blosc 1 decides it ("forward compatible"): streams per byte of the type,
-        // except for zstd, which came with the flag that says so.
-        bool split = p_.codec != BLOSC_ZSTD && typesize <= 16 && blocksize / typesize >= 128;
-        std::uint8_t flags = static_cast<std::uint8_t>(codec_format(p_.codec) << 5);
-        if (!split) flags |= 0x10;
-        if (p_.filter == BLOSC_SHUFFLE && typesize > 1) flags |= BLOSC_DOSHUFFLE;
-        if (p_.filter == BLOSC_BITSHUFFLE) flags |= BLOSC_DOBITSHUFFLE;
-
-        std::size_t pos = header_bytes + 4 * nblocks;
-        bool fits = p_.clevel > 0 && n > 0;
-        for (std::size_t b = 0; fits && b < nblocks; ++b) {
-            std::size_t size = std::min(blocksize, n - b * blocksize);
-            put32(dest + header_bytes + 4 * b, static_cast<std::uint32_t>(pos));
-            const std::uint8_t* block = filter(src + b * blocksize, size, flags);
-            // The last, shorter block is never split (as in both c-blosc versions).
-            std::size_t streams = split && size == blocksize ? typesize : 1;
-            std::size_t stream = size / streams;
-            for (std::size_t s = 0; fits && s < streams; ++s)
-                fits = put_stream(block + s * stream, stream, dest, pos, n + header_bytes);
+    // Writes the block's `streams` streams to `out` (room for size + 4 * streams bytes);
+    // returns the bytes written.
+    std::size_t code(const std::uint8_t* block, std::size_t size, std::size_t streams, std::uint8_t flags,
+                     std::uint8_t* out) {
+        const std::uint8_t* in = filter(block, size, flags);
+        std::size_t stream = size / streams, pos = 0;
+        for (std::size_t s = 0; s < streams; ++s, in += stream) {
+            // Compressed output must be shorter than the stream; a size equal to the
+            // stream's length says its bytes follow as they are.
+            std::size_t got = stream > 1 ? encode(in, stream, out + pos + 4, stream - 1) : 0;
+            if (got == 0) {
+                std::memcpy(out + pos + 4, in, stream);
+                got = stream;
+            }
+            put32(out + pos, static_cast<std::uint32_t>(got));
+            pos += 4 + got;
         }
-        if (!fits) {  // incompressible (or clevel 0): the frame as it is after the header
-            flags |= BLOSC_MEMCPYED;
-            std::memcpy(dest + header_bytes, src, n);
-            pos = n + header_bytes;
-        }
-        dest[0] = BLOSC1_VERSION_FORMAT;
-        dest[1] = 1;  // every codec's format version in c-blosc 1
-        dest[2] = flags;
-        dest[3] = static_cast<std::uint8_t>(typesize);
-        put32(dest + 4, static_cast<std::uint32_t>(n));
-        put32(dest + 8, static_cast<std::uint32_t>(blocksize));
-        put32(dest + 12, static_cast<std::uint32_t>(pos));
         return pos;
     }
 
@@ -136,22 +116,6 @@ private:
         return filtered_.data();
     }
 
-    // Appends one stream at `pos`; false when the chunk would not be smaller than `limit`.
-    bool put_stream(const std::uint8_t* in, std::size_t size, std::uint8_t* dest, std::size_t& pos,
-                    std::size_t limit) {
-        if (pos + 4 >= limit) return false;
-        std::size_t room = std::min(size - 1, limit - pos - 4);  // compressed output must be shorter
-        std::size_t got = room ? encode(in, size, dest + pos + 4, room) : 0;
-        if (got == 0) {  // the stream stays as it is, which its size equal to its length says
-            if (pos + 4 + size >= limit) return false;
-            std::memcpy(dest + pos + 4, in, size);
-            got = size;
-        }
-        put32(dest + pos, static_cast<std::uint32_t>(got));
-        pos += 4 + got;
-        return true;
-    }
-
     // The codec's output size, or 0 when it does not fit in `room` bytes. Levels as
     // c-blosc maps its 1-9 onto each codec.
     std::size_t encode(const std::uint8_t* in, std::size_t size, std::uint8_t* out, std::size_t room) {
@@ -162,10 +126,10 @@ private:
         switch (p_.codec) {
             case BLOSC_LZ4:
                 return static_cast<std::size_t>(
-                    std::max(0, LZ4_compress_fast_extState(lz4_state_.data(), src, dst, isize, iroom, 10 - clevel)));
+                    std::max(0, LZ4_compress_fast_extState(state_.data(), src, dst, isize, iroom, 10 - clevel)));
             case BLOSC_LZ4HC:
                 return static_cast<std::size_t>(
-                    std::max(0, LZ4_compress_HC_extStateHC(lz4_state_.data(), src, dst, isize, iroom, clevel)));
+                    std::max(0, LZ4_compress_HC_extStateHC(state_.data(), src, dst, isize, iroom, clevel)));
             case BLOSC_BLOSCLZ:
                 return static_cast<std::size_t>(std::max(0, blosclz_compress(clevel, in, isize, out, iroom, nullptr)));
             case BLOSC_ZLIB: {
@@ -182,16 +146,84 @@ private:
     }
 
     CompressParams p_;
-    std::size_t blocksize_;
     std::vector<std::uint8_t> filtered_;
-    std::vector<char> lz4_state_;
+    std::vector<std::uint64_t> state_;  // lz4's, 8-byte aligned
     ZSTD_CCtx_s* zstd_ = nullptr;
+};
+
+class Blosc1Compressor final : public FrameCompressor {
+public:
+    Blosc1Compressor(const CompressParams& params, std::int32_t blocksize, std::size_t threads)
+        : p_(params), blocksize_(static_cast<std::size_t>(blocksize)) {
+        codec_format(p_.codec);  // rejects a codec c-blosc 1 does not have
+        for (std::size_t t = 0; t < std::max<std::size_t>(1, threads); ++t)
+            coders_.push_back(std::make_unique<BlockCoder>(p_, blocksize_));
+    }
+
+    std::size_t compress(const std::uint8_t* src, std::size_t n, std::uint8_t* dest, std::size_t capacity) override {
+        if (capacity < n + header_bytes) throw std::invalid_argument("chunk buffer too small");
+        const auto typesize = static_cast<std::size_t>(p_.typesize);
+        // Blocks hold whole elements; a frame smaller than one block is one block.
+        std::size_t blocksize = std::min(n, std::max(typesize, blocksize_ / typesize * typesize));
+        std::size_t nblocks = n ? (n + blocksize - 1) / blocksize : 0;
+        // As c-blosc 1 decides it ("forward compatible"): streams per byte of the type,
+        // except for zstd, which came with the flag that says so.
+        bool split = p_.codec != BLOSC_ZSTD && typesize <= 16 && blocksize / typesize >= 128;
+        std::uint8_t flags = static_cast<std::uint8_t>(codec_format(p_.codec) << 5);
+        if (!split) flags |= 0x10;
+        if (p_.filter == BLOSC_SHUFFLE && typesize > 1) flags |= BLOSC_DOSHUFFLE;
+        if (p_.filter == BLOSC_BITSHUFFLE) flags |= BLOSC_DOBITSHUFFLE;
+        auto block_size = [&](std::size_t b) { return std::min(blocksize, n - b * blocksize); };
+        // The last, shorter block is never split (as in both c-blosc versions).
+        auto streams = [&](std::size_t b) { return split && block_size(b) == blocksize ? typesize : 1; };
+
+        // Each block is coded into its own buffer, on several threads when the frame has
+        // blocks to share (a single large image); then the chunk is assembled.
+        auto& coded = coded_;  // kept between frames, so its buffers are allocated once
+        coded.resize(p_.clevel > 0 ? nblocks : 0);
+        std::size_t workers = std::min(coders_.size(), coded.size());
+        run_workers(workers, [&](std::size_t w) {
+            for (std::size_t b = w; b < coded.size(); b += workers) {
+                coded[b].resize(block_size(b) + 4 * streams(b));
+                coded[b].resize(coders_[w]->code(src + b * blocksize, block_size(b), streams(b), flags, coded[b].data()));
+            }
+        });
+        std::size_t pos = header_bytes + 4 * nblocks;
+        for (const auto& c : coded) pos += c.size();
+        if (coded.empty() || pos >= n + header_bytes) {  // incompressible (or clevel 0): the frame as it is
+            flags |= BLOSC_MEMCPYED;
+            std::memcpy(dest + header_bytes, src, n);
+            pos = n + header_bytes;
+        } else {
+            pos = header_bytes + 4 * nblocks;
+            for (std::size_t b = 0; b < nblocks; ++b) {
+                put32(dest + header_bytes + 4 * b, static_cast<std::uint32_t>(pos));
+                std::memcpy(dest + pos, coded[b].data(), coded[b].size());
+                pos += coded[b].size();
+            }
+        }
+        dest[0] = BLOSC1_VERSION_FORMAT;
+        dest[1] = 1;  // every codec's format version in c-blosc 1
+        dest[2] = flags;
+        dest[3] = static_cast<std::uint8_t>(typesize);
+        put32(dest + 4, static_cast<std::uint32_t>(n));
+        put32(dest + 8, static_cast<std::uint32_t>(blocksize));
+        put32(dest + 12, static_cast<std::uint32_t>(pos));
+        return pos;
+    }
+
+private:
+    CompressParams p_;
+    std::size_t blocksize_;
+    std::vector<std::unique_ptr<BlockCoder>> coders_;
+    std::vector<std::vector<std::uint8_t>> coded_;
 };
 
 }  // namespace
 
-std::unique_ptr<FrameCompressor> make_blosc1_compressor(const CompressParams& params, std::int32_t blocksize) {
-    return std::make_unique<Blosc1Compressor>(params, blocksize);
+std::unique_ptr<FrameCompressor> make_blosc1_compressor(const CompressParams& params, std::int32_t blocksize,
+                                                        std::size_t threads) {
+    return std::make_unique<Blosc1Compressor>(params, blocksize, threads);
 }
 
 }  // namespace mrcz

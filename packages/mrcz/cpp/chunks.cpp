@@ -184,7 +184,7 @@ private:
 
 std::unique_ptr<FrameCompressor> make_compressor(const CompressParams& params, int inner_threads) {
     if (params.chunk_format == 5) return std::make_unique<Blosc2Compressor>(params, inner_threads);
-    return make_blosc1_compressor(params, block_size_for(params.codec));
+    return make_blosc1_compressor(params, block_size_for(params.codec), static_cast<std::size_t>(inner_threads));
 }
 
 }  // namespace

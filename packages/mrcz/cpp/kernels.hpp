@@ -56,8 +56,10 @@ public:
     virtual std::size_t compress(const std::uint8_t* src, std::size_t n, std::uint8_t* dest, std::size_t capacity) = 0;
 };
 
-// Version-2 chunks (blosc1.cpp) in blocks of `blocksize` bytes.
-std::unique_ptr<FrameCompressor> make_blosc1_compressor(const CompressParams& params, std::int32_t blocksize);
+// Version-2 chunks (blosc1.cpp) in blocks of `blocksize` bytes, a frame's blocks coded on
+// up to `threads` threads.
+std::unique_ptr<FrameCompressor> make_blosc1_compressor(const CompressParams& params, std::int32_t blocksize,
+                                                        std::size_t threads);
 
 // Writes `n` bytes at `offset`, starting the disk write of each piece as it goes.
 void write_data(int fd, std::int64_t offset, const std::uint8_t* data, std::size_t n);
