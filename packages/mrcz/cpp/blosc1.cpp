@@ -66,7 +66,7 @@ std::uint8_t codec_format(int codec) {
 // Codes blocks into their streams: int32 size + codec output, or the bytes as they are.
 // Holds one thread's codec state and filter buffer.
 class BlockCoder {
-public:
+   public:
     BlockCoder(const CompressParams& params, std::size_t blocksize) : p_(params), filtered_(blocksize) {
         if (p_.codec == BLOSC_LZ4) state_.resize(static_cast<std::size_t>(LZ4_sizeofState()));
         if (p_.codec == BLOSC_LZ4HC) state_.resize(static_cast<std::size_t>(LZ4_sizeofStateHC()));
@@ -99,7 +99,7 @@ public:
         return pos;
     }
 
-private:
+   private:
     const std::uint8_t* filter(const std::uint8_t* block, std::size_t size, std::uint8_t flags) {
         auto typesize = p_.typesize;
         auto n = static_cast<std::int32_t>(size);
@@ -152,7 +152,7 @@ private:
 };
 
 class Blosc1Compressor final : public FrameCompressor {
-public:
+   public:
     Blosc1Compressor(const CompressParams& params, std::int32_t blocksize, std::size_t threads)
         : p_(params), blocksize_(static_cast<std::size_t>(blocksize)) {
         codec_format(p_.codec);  // rejects a codec c-blosc 1 does not have
@@ -185,7 +185,8 @@ public:
         run_workers(workers, [&](std::size_t w) {
             for (std::size_t b = w; b < coded.size(); b += workers) {
                 coded[b].resize(block_size(b) + 4 * streams(b));
-                coded[b].resize(coders_[w]->code(src + b * blocksize, block_size(b), streams(b), flags, coded[b].data()));
+                coded[b].resize(
+                    coders_[w]->code(src + b * blocksize, block_size(b), streams(b), flags, coded[b].data()));
             }
         });
         std::size_t pos = header_bytes + 4 * nblocks;
@@ -212,7 +213,7 @@ public:
         return pos;
     }
 
-private:
+   private:
     CompressParams p_;
     std::size_t blocksize_;
     std::vector<std::unique_ptr<BlockCoder>> coders_;

@@ -158,7 +158,7 @@ using Context = std::unique_ptr<blosc2_context, ContextDeleter>;
 
 // Version-5 chunks, written by c-blosc2 (which may split a frame over `inner_threads`).
 class Blosc2Compressor final : public FrameCompressor {
-public:
+   public:
     Blosc2Compressor(const CompressParams& params, int inner_threads) {
         blosc2_cparams cp = BLOSC2_CPARAMS_DEFAULTS;
         cp.compcode = static_cast<std::uint8_t>(params.codec);
@@ -178,7 +178,7 @@ public:
         return static_cast<std::size_t>(got);
     }
 
-private:
+   private:
     Context ctx_;
 };
 

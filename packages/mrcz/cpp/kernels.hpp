@@ -50,7 +50,7 @@ struct CompressParams {
 // Compresses one frame into one blosc chunk. Each worker thread has its own, with its
 // own codec state.
 class FrameCompressor {
-public:
+   public:
     virtual ~FrameCompressor() = default;
     // Writes the chunk to `dest` (at least n + BLOSC2_MAX_OVERHEAD bytes); returns its size.
     virtual std::size_t compress(const std::uint8_t* src, std::size_t n, std::uint8_t* dest, std::size_t capacity) = 0;
