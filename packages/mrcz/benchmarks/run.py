@@ -58,6 +58,7 @@ from pathlib import Path
 import numpy as np
 
 import mrcz
+from mrcz._threads import default_threads  # the cores this process may use
 
 warnings.filterwarnings("ignore")
 
@@ -773,10 +774,7 @@ def cpu_model() -> str:
 
 
 def machine_lines(worker_info: dict | None, args: argparse.Namespace, tmpdir: str) -> list[str]:
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = os.cpu_count()
+    affinity = default_threads()
     mem = ""
     with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/meminfo") as f:
         mem = f", {int(f.readline().split()[1]) / 2**20:.1f} GiB RAM"
