@@ -161,7 +161,12 @@ def _print_temporaries(folder: str, as_json: bool) -> None:
         return
     print(f"{folder}: {len(temps) or 'no'} unfinished temporary file{'s' if len(temps) != 1 else ''} of mrcz writers")
     for t in temps:
-        state = "being written" if t.in_use else "left by a killed writer" if t.stale else "not known to be in use"
+        if t.in_use:
+            state = "being written"
+        elif t.stale:
+            state = "left by a killed writer"
+        else:  # unlocked but very new, or no locks here (Windows) and under an hour old
+            state = "not known to be in use"
         print(f"  {t.path.name}  {t.size} bytes, {t.age_s / 60:.0f} min old, {state}")
 
 
