@@ -134,6 +134,23 @@ def install_wheel(session: nox.Session, package: str, *pins: str) -> None:
     session.install("--find-links", str(WHEELHOUSE), str(wheel_of(session, package)), *pins)
 
 
+# mrcz's core links c-blosc2 from this blosc2 wheel (its build requirement): the one pin.
+BLOSC2 = next(r for r in pyproject("mrcz")["build-system"]["requires"] if Requirement(r).name == "blosc2")
+
+
+def predecessor(session: nox.Session, backend: str) -> str:
+    """An environment of python-mrcz 0.6.0 (also called `mrcz`, so apart from ours) with one
+    blosc library: 'blosc' (c-blosc 1, its `compression` extra: how it is commonly installed)
+    or 'blosc2' (its `blosc2` extra, at our pin). Returns the environment's python."""
+    venv = Path(session.create_tmp()) / f"python-mrcz-0.6-{backend}"
+    if not venv.exists():
+        session.run("uv", "venv", "-q", "--python", PYTHON, str(venv), external=True)
+    python = str(venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python"))
+    packages = ["mrcz[compression]==0.6.0"] if backend == "blosc" else ["mrcz[blosc2]==0.6.0", BLOSC2]
+    session.run("uv", "pip", "install", "-q", "--python", python, *packages, external=True)
+    return python
+
+
 def install_group(session: nox.Session, package: str, group: str, *pins: str) -> None:
     deps = nox.project.dependency_groups(pyproject(package), group)
     if deps:
@@ -181,18 +198,19 @@ def interop(session: nox.Session) -> None:
     session.install(str(wheel_of(session, "mrcz")))
     scripts = ROOT / "packages" / "mrcz" / "tests" / "interop"
     work = Path(session.create_tmp())
-    # The predecessor is also called `mrcz`, so it lives in an environment of its own.
-    predecessor = work / "python-mrcz-0.6"
-    session.run("uv", "venv", "-q", "--python", PYTHON, str(predecessor), external=True)
-    pred_python = str(predecessor / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python"))
-    session.run("uv", "pip", "install", "-q", "--python", pred_python, "mrcz==0.6.0", "blosc", "blosc2", external=True)
-    ours_dir, theirs_dir = work / "written-by-mrcz", work / "written-by-python-mrcz"
-    for d in (ours_dir, theirs_dir):
-        shutil.rmtree(d, ignore_errors=True)
-    session.run("python", str(scripts / "ours.py"), "write", str(ours_dir))
-    session.run(pred_python, str(scripts / "predecessor.py"), "check", str(ours_dir), external=True)
-    session.run(pred_python, str(scripts / "predecessor.py"), "write", str(theirs_dir), external=True)
-    session.run("python", str(scripts / "ours.py"), "check", str(theirs_dir))
+    ours, theirs = work / "written-by-mrcz", work / "written-by-python-mrcz"
+    shutil.rmtree(ours, ignore_errors=True)
+    shutil.rmtree(theirs, ignore_errors=True)
+    # Our defaults (version-2 chunks) for both environments; version-5 chunks (chunk_format
+    # 'blosc2') for the one with blosc2.
+    for chunk_format in ("blosc", "blosc2"):
+        session.run("python", str(scripts / "ours.py"), "write", str(ours / chunk_format), chunk_format)
+    for backend in ("blosc", "blosc2"):
+        pred_python = predecessor(session, backend)
+        for chunk_format in ("blosc", "blosc2") if backend == "blosc2" else ("blosc",):
+            session.run(pred_python, str(scripts / "predecessor.py"), "check", str(ours / chunk_format), external=True)
+        session.run(pred_python, str(scripts / "predecessor.py"), "write", str(theirs / backend), external=True)
+        session.run("python", str(scripts / "ours.py"), "check", str(theirs / backend))
 
     # Real files of other writers (EMDB, EPU) from mrcfile's source distribution, read by
     # both libraries; its wheel leaves them out.
@@ -252,12 +270,7 @@ def bench(session: nox.Session) -> None:
     for package in PACKAGES:
         install_wheel(session, package)
         install_group(session, package, "bench")
-    work = Path(session.create_tmp())
-    predecessor = work / "python-mrcz-0.6"
-    if not predecessor.exists():
-        session.run("uv", "venv", "-q", "--python", PYTHON, str(predecessor), external=True)
-    pred_python = str(predecessor / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python"))
-    session.run("uv", "pip", "install", "-q", "--python", pred_python, "mrcz==0.6.0", "blosc", "blosc2", external=True)
+    pred_python = predecessor(session, "blosc")  # python-mrcz 0.6 as commonly installed
     for package in PACKAGES:
         session.run(
             "python", str(ROOT / "packages" / package / "benchmarks" / "run.py"),
@@ -281,7 +294,7 @@ def dev(session: nox.Session) -> None:
     if not venv.exists():
         session.run(sys.executable, "-m", "venv", str(venv))
     python = str(venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python"))
-    session.run(python, "-m", "pip", "install", "-q", "scikit-build-core>=0.11", "pybind11>=3.0", "blosc2==4.14.1")
+    session.run(python, "-m", "pip", "install", "-q", "scikit-build-core>=0.11", "pybind11>=3.0", BLOSC2)
     for package in PACKAGES:
         session.run(
             python, "-m", "pip", "install", "--no-build-isolation", "-e", f"packages/{package}",

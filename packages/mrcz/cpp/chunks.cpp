@@ -41,8 +41,8 @@ namespace {
 // movie 1 MiB also gave 0.69 / 1.05 GB/s and ratio 1.381 against 0.66 / 0.87 / 1.307 at
 // 256 KiB. lz4 on that movie was best at 256 KiB (1.24 / 1.61 against 1.20 / 1.32 at
 // 1 MiB), so it keeps 256 KiB, within 5 % of the best on both. blosclz and zlib stay at
-// python-mrcz's 64 KiB. python-mrcz 0.6 reads these chunks with python-blosc2 (c-blosc 1
-// cannot read format-5 chunks at all), whatever the block size; see the interop samples.
+// python-mrcz's 64 KiB. The same block sizes serve both chunk formats (blosc1.cpp writes
+// version 2); python-mrcz 0.6 reads either whatever the block size (see the interop samples).
 std::int32_t block_size_for(int codec) {
     switch (codec) {
         case BLOSC_ZSTD:
@@ -156,6 +156,37 @@ struct ContextDeleter {
 };
 using Context = std::unique_ptr<blosc2_context, ContextDeleter>;
 
+// Version-5 chunks, written by c-blosc2 (which may split a frame over `inner_threads`).
+class Blosc2Compressor final : public FrameCompressor {
+   public:
+    Blosc2Compressor(const CompressParams& params, int inner_threads) {
+        blosc2_cparams cp = BLOSC2_CPARAMS_DEFAULTS;
+        cp.compcode = static_cast<std::uint8_t>(params.codec);
+        cp.clevel = static_cast<std::uint8_t>(params.clevel);
+        cp.typesize = params.typesize;
+        cp.nthreads = static_cast<std::int16_t>(inner_threads);
+        cp.blocksize = block_size_for(params.codec);
+        for (auto& f : cp.filters) f = BLOSC_NOFILTER;
+        cp.filters[BLOSC2_MAX_FILTERS - 1] = static_cast<std::uint8_t>(params.filter);
+        ctx_.reset(blosc2_create_cctx(cp));
+        if (!ctx_) throw std::runtime_error("could not create a blosc2 compression context");
+    }
+    std::size_t compress(const std::uint8_t* src, std::size_t n, std::uint8_t* dest, std::size_t capacity) override {
+        int got = blosc2_compress_ctx(ctx_.get(), src, static_cast<std::int32_t>(n), dest,
+                                      static_cast<std::int32_t>(capacity));
+        if (got <= 0) throw std::runtime_error("blosc2 failed to compress a frame (error " + std::to_string(got) + ")");
+        return static_cast<std::size_t>(got);
+    }
+
+   private:
+    Context ctx_;
+};
+
+std::unique_ptr<FrameCompressor> make_compressor(const CompressParams& params, int inner_threads) {
+    if (params.chunk_format == 5) return std::make_unique<Blosc2Compressor>(params, inner_threads);
+    return make_blosc1_compressor(params, block_size_for(params.codec), static_cast<std::size_t>(inner_threads));
+}
+
 }  // namespace
 
 void write_data(int fd, std::int64_t offset, const std::uint8_t* data, std::size_t n) {
@@ -193,16 +224,7 @@ std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const st
     bool failed = false;
 
     auto compress_loop = [&]() {
-        blosc2_cparams cp = BLOSC2_CPARAMS_DEFAULTS;
-        cp.compcode = static_cast<std::uint8_t>(params.codec);
-        cp.clevel = static_cast<std::uint8_t>(params.clevel);
-        cp.typesize = params.typesize;
-        cp.nthreads = static_cast<std::int16_t>(inner_threads);
-        cp.blocksize = block_size_for(params.codec);
-        for (auto& f : cp.filters) f = BLOSC_NOFILTER;
-        cp.filters[BLOSC2_MAX_FILTERS - 1] = static_cast<std::uint8_t>(params.filter);
-        Context ctx(blosc2_create_cctx(cp));
-        if (!ctx) throw std::runtime_error("could not create a blosc2 compression context");
+        auto compressor = make_compressor(params, inner_threads);
         for (;;) {
             std::size_t i;
             std::uint8_t* chunk;
@@ -218,13 +240,9 @@ std::vector<std::int64_t> write_compressed(int fd, std::int64_t offset, const st
             const std::uint8_t* src = frames + i * frame_bytes;
             if (stats_kind)
                 frame_stats[i] = stats_of(src, frame_bytes / static_cast<std::size_t>(params.typesize), *stats_kind);
-            int n = blosc2_compress_ctx(ctx.get(), src, static_cast<std::int32_t>(frame_bytes), chunk,
-                                        static_cast<std::int32_t>(capacity));
-            if (n <= 0)
-                throw std::runtime_error("blosc2 failed to compress frame " + std::to_string(i) + " (error " +
-                                         std::to_string(n) + ")");
+            std::size_t n = compressor->compress(src, frame_bytes, chunk, capacity);
             std::lock_guard<std::mutex> lock(mutex);
-            sizes[i] = n;
+            sizes[i] = static_cast<std::int64_t>(n);
             changed.notify_all();
         }
     };

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -43,7 +44,22 @@ struct CompressParams {
     int typesize = 1;
     std::size_t threads = 0;
     std::size_t sync_bytes = 0;  // fdatasync after each this many bytes written (0: never)
+    int chunk_format = 2;        // 2: c-blosc 1's chunks (every MRCZ reader); 5: c-blosc2's
 };
+
+// Compresses one frame into one blosc chunk. Each worker thread has its own, with its
+// own codec state.
+class FrameCompressor {
+   public:
+    virtual ~FrameCompressor() = default;
+    // Writes the chunk to `dest` (at least n + BLOSC2_MAX_OVERHEAD bytes); returns its size.
+    virtual std::size_t compress(const std::uint8_t* src, std::size_t n, std::uint8_t* dest, std::size_t capacity) = 0;
+};
+
+// Version-2 chunks (blosc1.cpp) in blocks of `blocksize` bytes, a frame's blocks coded on
+// up to `threads` threads.
+std::unique_ptr<FrameCompressor> make_blosc1_compressor(const CompressParams& params, std::int32_t blocksize,
+                                                        std::size_t threads);
 
 // Writes `n` bytes at `offset`, starting the disk write of each piece as it goes.
 void write_data(int fd, std::int64_t offset, const std::uint8_t* data, std::size_t n);

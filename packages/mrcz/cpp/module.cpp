@@ -59,11 +59,13 @@ py::tuple py_stats(const py::array& a, std::size_t threads) {
 }
 
 py::tuple py_write_compressed(int fd, std::int64_t offset, const py::array& frames, int codec, int clevel, int filter,
-                              std::size_t threads, bool with_stats, std::size_t sync_bytes) {
+                              std::size_t threads, bool with_stats, std::size_t sync_bytes, int chunk_format) {
     require_contiguous(frames, "frames");
     if (frames.ndim() < 1) throw py::value_error("frames must have a frame axis");
     if (clevel < 0 || clevel > 9) throw py::value_error("clevel must be between 0 and 9");
     if (filter < 0 || filter > 2) throw py::value_error("filter must be 0 (none), 1 (shuffle) or 2 (bitshuffle)");
+    if (chunk_format != 2 && chunk_format != 5)
+        throw py::value_error("chunk_format must be 2 (c-blosc 1) or 5 (c-blosc2)");
     auto nframes = static_cast<std::size_t>(frames.shape(0));
     std::size_t frame_bytes = nframes ? static_cast<std::size_t>(frames.nbytes()) / nframes : 0;
     Kind kind{};
@@ -75,6 +77,7 @@ py::tuple py_write_compressed(int fd, std::int64_t offset, const py::array& fram
     params.typesize = static_cast<int>(frames.itemsize());
     params.threads = threads;
     params.sync_bytes = sync_bytes;
+    params.chunk_format = chunk_format;
     const auto* data = static_cast<const std::uint8_t*>(frames.data());
     Stats s;
     std::vector<std::int64_t> sizes;
@@ -171,7 +174,7 @@ void py_byteswap(py::array a, std::size_t threads) {
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.doc() =
         "mrcz's compiled kernels: header statistics, 4-bit packing, byte swapping and the "
-        "parallel c-blosc2 frame pipeline. All loops run without the GIL.";
+        "parallel blosc frame pipeline (chunks in c-blosc 1 and c-blosc2 formats). All loops run without the GIL.";
     blosc2_init();
     static py::exception<ChunkError> chunk_error(m, "ChunkError", PyExc_ValueError);
     py::register_exception_translator([](std::exception_ptr p) {
@@ -189,9 +192,10 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
           "(min, max, mean, rms) of a C-contiguous real array in one parallel pass; NaN if any value is NaN.");
     m.def("write_compressed", &py_write_compressed, py::arg("fd"), py::arg("offset"), py::arg("frames"),
           py::arg("codec"), py::arg("clevel"), py::arg("filter"), py::arg("threads") = 0, py::arg("with_stats") = false,
-          py::arg("sync_bytes") = 0,
-          "Compress each frame (first axis) to one blosc2 chunk and write them back to back to fd from "
-          "offset; with sync_bytes > 0, fdatasync fd after each sync_bytes written (not after the last "
+          py::arg("sync_bytes") = 0, py::arg("chunk_format") = 2,
+          "Compress each frame (first axis) to one blosc chunk (chunk_format 2: c-blosc 1's layout, "
+          "5: c-blosc2's) and write them back to back to fd from offset; with sync_bytes > 0, fdatasync fd after each "
+          "sync_bytes written (not after the last "
           "chunk). Returns (chunk sizes, statistics or None).");
     m.def("write_data", &py_write_data, py::arg("fd"), py::arg("offset"), py::arg("data"),
           "Write the bytes of a C-contiguous array to fd at offset, in pieces whose disk write starts at once.");

@@ -1,4 +1,5 @@
 // Small helpers shared by the kernels: splitting work over a few std::threads.
+// zorro's cpp/parallel.hpp is a sibling copy on purpose: the packages are published separately.
 #pragma once
 
 #include <algorithm>

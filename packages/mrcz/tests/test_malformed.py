@@ -124,11 +124,16 @@ def test_damaged_chunk_header(good):
     expect(mrcz.CorruptChunkError, patched(path, start + 12, "<I", 2**31), "data")  # cbytes past end
 
 
-def test_damaged_chunk_payload(good):
-    path, _ = good
+@pytest.mark.parametrize("chunk_format", ["blosc", "blosc2"])
+def test_damaged_chunk_payload(tmp_path, chunk_format):
+    data = np.random.default_rng(3).poisson(2.0, size=(6, 40, 30)).astype(np.int16)
+    path = tmp_path / "good.mrcz"
+    mrcz.write(path, data, compressor="zstd", meta={"a": 1}, chunk_format=chunk_format)
     raw = bytearray(path.read_bytes())
     start = 1024 + len(b'{"a": 1}')
-    for i in range(start + 40, start + 400):
+    # From the codec's first bytes in a version-2 chunk (16-byte header, one block offset,
+    # the stream's size) into the header's end of a version-5 one.
+    for i in range(start + 24, start + 400):
         raw[i] ^= 0x5A
     bad = path.with_name("payload.mrcz")
     bad.write_bytes(bytes(raw))

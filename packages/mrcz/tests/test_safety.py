@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 import mrcz
-from mrcz import _core, _io
+from mrcz import _atomic, _core, _threads
+from mrcz.cli import main
 
 
 def previous(tmp_path):
@@ -205,7 +206,7 @@ def test_concurrent_writers_and_readers(tmp_path):
 def test_async_calls_do_not_queue_behind_one_worker(tmp_path):
     # python-mrcz ran every async call on one shared worker; ours run side by side.
     gate = threading.Event()
-    blocked = _io._pool().submit(gate.wait, 30)
+    blocked = _threads.pool().submit(gate.wait, 30)
     data = np.ones((2, 8, 8), np.float32)
     assert mrcz.async_write(tmp_path / "x.mrc", data).result(timeout=30).nz == 2
     gate.set()
@@ -244,8 +245,8 @@ def test_uncompressed_data_written_in_pieces(tmp_path):
 @pytest.mark.parametrize("compressor", [None, "lz4"])
 def test_streamed_frames_are_flushed_behind_the_writer(tmp_path, monkeypatch, compressor):
     """A camera appending one frame at a time gets its data flushed to disk on a
-    background thread every _SYNC_BYTES, not all at once when the file is closed."""
-    monkeypatch.setattr(_io, "_SYNC_BYTES", 64 << 10)
+    background thread every SYNC_BYTES, not all at once when the file is closed."""
+    monkeypatch.setattr(_atomic, "SYNC_BYTES", 64 << 10)
     flushed_behind = threading.Event()
     real = getattr(os, "fdatasync", os.fsync)
 
@@ -265,7 +266,7 @@ def test_streamed_frames_are_flushed_behind_the_writer(tmp_path, monkeypatch, co
 
 def test_failed_background_flush_fails_the_write(tmp_path, monkeypatch):
     path, _, before = previous(tmp_path)
-    monkeypatch.setattr(_io, "_SYNC_BYTES", 1)
+    monkeypatch.setattr(_atomic, "SYNC_BYTES", 1)
 
     def failing(fd):
         raise OSError(errno.EIO, "Input/output error")
@@ -293,3 +294,80 @@ def test_replacing_keeps_permissions_and_symbolic_links(tmp_path):
     assert np.array_equal(mrcz.read(target), new)
     assert target.stat().st_mode & 0o777 == 0o640
     assert leftovers(tmp_path) == leftovers(target.parent) == []
+
+
+def _writer_process(path, *, then):
+    """A real writer in another process that has written two frames; `then` is its next line."""
+    script = textwrap.dedent(f"""
+        import sys, numpy as np, mrcz
+        with mrcz.open({str(path)!r}, "w", frame_shape=(64, 64), dtype=np.float32, overwrite=True) as w:
+            w.append(np.ones((2, 64, 64), np.float32))
+            print("writing", flush=True)
+            {then}
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    return proc
+
+
+def test_killed_writers_temporaries_are_removed_by_the_next_write(tmp_path, capsys):
+    path, _, _ = previous(tmp_path)
+    killed = _writer_process(path, then="sys.stdin.readline()")
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate()  # and closes its pipes
+    live = _writer_process(path, then="sys.stdin.readline()")  # holds its temporary while blocked
+    other = tmp_path / ".other.mrc.0123456789ab.part"  # another name's: not this write's business
+    other.write_bytes(b"x")
+    try:
+        (dead_temp,) = [t for t in _atomic.unfinished_temporaries(tmp_path, path.name) if not t.in_use]
+        hours_ago = time.time() - 2 * 3600
+        for temp in _atomic.unfinished_temporaries(tmp_path):
+            os.utime(temp.path, (hours_ago, hours_ago))
+        assert main(["info", str(tmp_path)]) == 0
+        out = capsys.readouterr().out
+        assert "3 unfinished temporary files" in out
+        assert f"{dead_temp.path.name}  {dead_temp.size} bytes, 120 min old, left by a killed writer" in out
+        assert "being written" in out
+        mrcz.write(path, np.zeros((2, 8, 8), np.int16), overwrite=True)
+        remaining = _atomic.unfinished_temporaries(tmp_path)
+        assert [t.path.name for t in remaining if t.in_use] == [
+            t.path.name for t in remaining if t.path.name.startswith(f".{path.name}.")
+        ]
+        assert not dead_temp.path.exists() and other.exists()
+    finally:
+        live.communicate("go\n", timeout=60)
+    assert live.returncode == 0
+    assert np.array_equal(mrcz.read(path), np.ones((2, 64, 64), np.float32))  # the live writer finished
+    assert leftovers(tmp_path) == [other.name]
+
+
+def test_without_locks_only_old_temporaries_count_as_stale(tmp_path, monkeypatch):
+    monkeypatch.setattr(_atomic, "fcntl", None)  # as on Windows
+    path = tmp_path / "m.mrc"
+    young, old = (tmp_path / f".m.mrc.{h * 12}.part" for h in "ab")
+    for p in (young, old):
+        p.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    mrcz.write(path, np.ones((4, 4), np.float32))
+    assert leftovers(tmp_path) == [young.name]
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_durable_syncs_and_scratch_files_do_not(tmp_path, monkeypatch, durable):
+    path, _, before = previous(tmp_path)
+    synced = []
+    for name in ("fsync", "fdatasync"):
+        if hasattr(os, name):
+            real = getattr(os, name)
+            monkeypatch.setattr(os, name, lambda fd, real=real, name=name: (synced.append(name), real(fd))[1])
+    monkeypatch.setattr(_atomic, "SYNC_BYTES", 1 << 10)  # flush behind the writer after every frame
+    frames = np.random.default_rng(8).normal(size=(6, 32, 32)).astype(np.float32)
+    with mrcz.open(path, "w", frame_shape=(32, 32), dtype=np.float32, overwrite=True, durable=durable) as w:
+        for frame in frames:
+            w.append(frame)
+        assert path.read_bytes() == before  # atomic either way: the old file until close
+    assert np.array_equal(mrcz.read(path), frames)
+    assert ("fsync" in synced) is durable
+    assert bool(synced) is durable
+    assert leftovers(tmp_path) == []

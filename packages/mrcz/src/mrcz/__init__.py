@@ -7,12 +7,15 @@
 
 from __future__ import annotations
 
+from ._api import async_read, async_write, open
+from ._atomic import atomic_output
 from ._compat import asyncReadMRC, asyncWriteMRC, readMRC, readMRCHeader, writeMRC
 from ._core import __version__
 from ._errors import CorruptChunkError, MRCZError, MRCZFormatError, TruncatedFileError, UnsupportedModeError
 from ._header import Header, VoxelSize
-from ._io import LazyFrames, MrcFile, MrcWriter, async_read, async_write, open, read, read_header, write
+from ._reader import LazyFrames, MrcFile, read, read_header
 from ._validate import validate
+from ._writer import MrcWriter, WriteOptions, write
 
 __all__ = [
     "CorruptChunkError",
@@ -25,9 +28,11 @@ __all__ = [
     "TruncatedFileError",
     "UnsupportedModeError",
     "VoxelSize",
+    "WriteOptions",
     "__version__",
     "asyncReadMRC",
     "asyncWriteMRC",
+    "atomic_output",
     "async_read",
     "async_write",
     "open",

@@ -16,8 +16,11 @@ from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
+from ._atomic import PathLike
 from ._header import Header
-from ._io import MrcFile, MrcWriter, PathLike, _pool, write
+from ._reader import MrcFile
+from ._threads import pool
+from ._writer import MrcWriter, write
 
 __all__ = ["asyncReadMRC", "asyncWriteMRC", "readMRC", "readMRCHeader", "writeMRC"]
 
@@ -59,9 +62,9 @@ def _header_dict(f: MrcFile, pixelunits: str) -> dict[str, Any]:
         out["metaId"] = h.exttyp
     if h.compressed:
         # python-mrcz's names for the chunk format: 1 = c-blosc 1 chunks, 2 = c-blosc2 chunks.
-        first = f._pread(h.data_offset, 1)[0] if h.nz else 5
-        out["bloscFormat"] = 2 if first >= 3 else 1
-        out["backend"] = "blosc2" if first >= 3 else "blosc"
+        backend = f.chunk_format or "blosc"
+        out["bloscFormat"] = 2 if backend == "blosc2" else 1
+        out["backend"] = backend
     for key, value in f.meta.items():
         out.setdefault(key, value)
     return out
@@ -89,7 +92,7 @@ def readMRC(  # noqa: N802
             frames = idx
         else:
             frames = slice(int(idx[0]), int(idx[1]) + 1)
-        if useMemmap and not f.header.compressed and f.header.mode != 101:
+        if useMemmap and not f.header.compressed and f.header.mode != 101 and not f.container:
             data = f._memmap() if frames is None else f._memmap()[frames]
         else:
             data = f.read(frames)
@@ -146,10 +149,11 @@ def writeMRC(  # noqa: N802
     into the existing plain file from section ``idx`` on (negative counts from the end,
     ``idx`` = NZ appends), keeping its header values and labels; the file is rewritten
     atomically.
-    ``quickStats``, ``shape`` and ``backend`` are accepted and ignored (statistics are
-    always exact; chunks are written by c-blosc2).
+    ``backend='blosc2'`` writes c-blosc2's version-5 chunks; the default (or ``'blosc'``)
+    c-blosc 1's version-2 chunks, as python-mrcz 0.6 does with ``blosc`` installed.
+    ``quickStats`` and ``shape`` are accepted and ignored (statistics are always exact).
     """
-    del quickStats, shape, backend
+    del quickStats, shape
     if endian not in ("le", "be"):
         raise ValueError(f"endian must be 'le' or 'be', not {endian!r}")
     data = np.stack(input_image) if isinstance(input_image, list | tuple) else np.asarray(input_image)
@@ -177,6 +181,7 @@ def writeMRC(  # noqa: N802
         overwrite=True,
         byteorder="<" if endian == "le" else ">",
         mode=mode,
+        chunk_format=backend or "blosc",
     )
 
 
@@ -217,7 +222,7 @@ def _in_background(function: Callable[P, R], name: str) -> Callable[P, concurren
 
     @functools.wraps(function)
     def submit(*args: P.args, **kwargs: P.kwargs) -> concurrent.futures.Future[R]:
-        return _pool().submit(function, *args, **kwargs)
+        return pool().submit(function, *args, **kwargs)
 
     result = inspect.signature(function, eval_str=True).return_annotation
     future = concurrent.futures.Future[result]  # type: ignore[valid-type]

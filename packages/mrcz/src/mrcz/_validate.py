@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 
+from ._atomic import PathLike
 from ._errors import MRCZError
 from ._header import HEADER_SIZE, WRITABLE_MODES
-from ._io import MrcFile, PathLike
+from ._reader import MrcFile
 
 KNOWN_EXTTYPS = ("CCP4", "MRCO", "SERI", "AGAR", "FEI1", "FEI2", "HDF5", "json")
 
@@ -53,20 +54,22 @@ def _problems(f: MrcFile, check_data: bool) -> list[str]:
         problems.append(f"LABEL: text after the {nlabl} labels NLABL counts")
     if h.nsymbt and h.exttyp not in KNOWN_EXTTYPS:
         problems.append(f"EXTTYP: {h.exttyp!r} is not a known extended header type")
+    try:
+        size = f.file_size  # of a gzip/bzip2 file, the stream is read to its end
+    except MRCZError as exc:
+        return [*problems, str(exc)]
     if h.compressed:
         try:
             offsets, sizes = f._chunk_table()
         except MRCZError as exc:
             return [*problems, str(exc)]
         end = int(offsets[-1] + sizes[-1]) if len(sizes) else h.data_offset
-        if end != f._size:
-            problems.append(f"data: {f._size - end} bytes follow the last chunk")
+        if end != size:
+            problems.append(f"data: {size - end} bytes follow the last chunk")
         if h.packed_bytes and h.packed_bytes != int(sizes.sum()):
             problems.append(f"packedBytes: header says {h.packed_bytes}, chunks hold {int(sizes.sum())}")
-    elif f._size > HEADER_SIZE + h.nsymbt + h.nz * h.frame_bytes:
-        problems.append(
-            f"data: the file is {f._size - h.data_offset - h.nz * h.frame_bytes} bytes longer than its data"
-        )
+    elif size > HEADER_SIZE + h.nsymbt + h.nz * h.frame_bytes:
+        problems.append(f"data: the file is {size - h.data_offset - h.nz * h.frame_bytes} bytes longer than its data")
     if not check_data and not h.compressed:
         return problems
     try:

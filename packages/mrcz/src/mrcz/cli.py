@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
 import mrcz
-from mrcz._io import _AtomicFile
+from mrcz._atomic import unfinished_temporaries
 
 CODECS = ("zstd", "lz4", "lz4hc", "blosclz", "zlib")
 TIFF_CODECS = ("zstd", "zlib")  # the --codec values TIFF output understands
 STATS = ("dmin", "dmax", "dmean", "rms")
+_CHUNK_FORMATS = {
+    "blosc": "blosc (version 2, c-blosc 1's format: every MRCZ reader opens it)",
+    "blosc2": "blosc2 (version 5, c-blosc2's format: python-mrcz needs the blosc2 package)",
+}
 FEI_FIELDS = ("Microscope type", "HT", "Pixel size X", "Dose", "Defocus", "Alpha tilt")  # in FEI1 and FEI2
 
 
@@ -83,18 +86,6 @@ def _item_count(h: mrcz.Header) -> int:
     return h.shape[0] if len(h.shape) > 2 else 1
 
 
-@contextlib.contextmanager
-def _atomic_output(out: str) -> Iterator[BinaryIO]:
-    """A temporary file beside `out` that is synced and replaces it only when the block succeeds."""
-    target = _AtomicFile(out, overwrite=True)  # _check_paths has asked about overwriting
-    try:
-        yield target.file
-    except BaseException:
-        target.abort()
-        raise
-    target.commit()
-
-
 # -- info --------------------------------------------------------------------------------
 def _describe(path: str) -> dict[str, Any]:
     with mrcz.open(path) as f:
@@ -108,7 +99,7 @@ def _describe(path: str) -> dict[str, Any]:
             "voxel_size": list(h.voxel_size), "origin": list(h.origin),
             **{k: v if math.isfinite(v := getattr(h, k)) else None for k in STATS},
             "stats_from_first_frame": h.stats_from_first_frame,
-            "codec": h.codec, "data_bytes": data_bytes, "compressed_size": stored,
+            "codec": h.codec, "chunk_format": f.chunk_format, "container": f.container, "data_bytes": data_bytes, "compressed_size": stored,
             "compression_ratio": data_bytes / stored if stored else None,
             "voltage": h.voltage, "cs": h.cs, "gain": h.gain,
             "exttyp": h.exttyp, "nsymbt": h.nsymbt, "labels": h.labels,
@@ -141,6 +132,10 @@ def _print_info(d: dict[str, Any]) -> None:
     if d["codec"]:
         ratio = f", ratio {d['compression_ratio']:.3g}" if d["compression_ratio"] else ""
         print(line("codec", f"{d['codec']}: {d['compressed_size']} bytes from {d['data_bytes']}{ratio}"))
+        if d["chunk_format"]:
+            print(line("chunks", _CHUNK_FORMATS[d["chunk_format"]]))
+    elif d["container"]:
+        print(line("codec", f"{d['container']} (plain MRC inside, {d['data_bytes']} bytes of data, read as a stream)"))
     else:
         print(line("codec", f"none (plain MRC, {d['data_bytes']} bytes of data)"))
     if d["voltage"] or d["cs"] or d["gain"] not in (None, 0.0, 1.0):
@@ -157,9 +152,32 @@ def _print_info(d: dict[str, Any]) -> None:
         print(line("labels" if i == 0 else "", f"[{i}] {label}"))
 
 
+def _print_temporaries(folder: str, as_json: bool) -> None:
+    temps = unfinished_temporaries(folder)
+    if as_json:
+        print(json.dumps({"path": folder, "unfinished_temporaries": [
+            {"path": str(t.path), "size": t.size, "age_s": round(t.age_s, 1), "in_use": t.in_use, "stale": t.stale}
+            for t in temps]}))  # fmt: skip
+        return
+    print(f"{folder}: {len(temps) or 'no'} unfinished temporary file{'s' if len(temps) != 1 else ''} of mrcz writers")
+    for t in temps:
+        if t.in_use:
+            state = "being written"
+        elif t.stale:
+            state = "left by a killed writer"
+        else:  # unlocked but very new, or no locks here (Windows) and under an hour old
+            state = "not known to be in use"
+        print(f"  {t.path.name}  {t.size} bytes, {t.age_s / 60:.0f} min old, {state}")
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     status = 0
     for i, path in enumerate(args.files):
+        if i and not args.json:
+            print()
+        if Path(path).is_dir():
+            _print_temporaries(path, args.json)
+            continue
         try:
             d = _describe(path)
         except (mrcz.MRCZError, OSError, ValueError, TypeError) as exc:
@@ -169,8 +187,6 @@ def cmd_info(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(d, default=str))
         else:
-            if i:
-                print()
             _print_info(d)
     return status
 
@@ -202,8 +218,9 @@ def _copy_mrc(src: str, out: str, args: argparse.Namespace, compressor: str | No
         elif h.nsymbt:
             extra.update(extended_header=f.extended_header, exttyp=h.exttyp)
         with mrcz.MrcWriter(
-            out, frame_shape=(h.ny, h.nx), dtype=h.dtype, compressor=compressor,
-            clevel=getattr(args, "level", 1), shuffle=getattr(args, "shuffle", "bitshuffle"), threads=args.threads,
+            out, frame_shape=(h.ny, h.nx), dtype=h.dtype, compressor=compressor, durable=not args.no_sync,
+            clevel=getattr(args, "level", 1), shuffle=getattr(args, "shuffle", "bitshuffle"),
+            chunk_format=getattr(args, "chunk_format", "blosc"), threads=args.threads,
             pixel_size=tuple(h.voxel_size), voltage=h.voltage, cs=h.cs, gain=h.gain, origin=h.origin,
             overwrite=args.overwrite, volume=h.kind == "volume", mode=101 if h.mode == 101 else None,
             sections_per_volume=h.mz if h.kind == "volume stack" else None, like=h,
@@ -220,7 +237,10 @@ def _mrc_to_tiff(src: str, out: str, args: argparse.Namespace) -> None:
         if args.codec not in TIFF_CODECS:
             raise _UsageError(f"TIFF output supports --codec {' or '.join(TIFF_CODECS)}, not {args.codec}")
         options.update(compression=args.codec, compressionargs={"level": args.level})
-    with mrcz.open(src, threads=args.threads) as f, _atomic_output(out) as file:
+    with (
+        mrcz.open(src, threads=args.threads) as f,
+        mrcz.atomic_output(out, overwrite=True, durable=not args.no_sync) as file,  # _check_paths asked
+    ):
         h = f.header
         if h.dtype.names or h.nz == 0:
             raise ValueError(f"TIFF cannot hold {'complex int16 (mode 3) data' if h.nz else 'a file with no images'}")
@@ -257,7 +277,8 @@ def _tiff_to_mrc(src: str, out: str, args: argparse.Namespace, compressor: str |
             pixel.append(pixel[0])
         with mrcz.MrcWriter(
             out, frame_shape=first.shape, dtype=first.dtype, compressor=compressor, clevel=args.level,
-            threads=args.threads, pixel_size=pixel, overwrite=args.overwrite,
+            chunk_format=args.chunk_format, threads=args.threads, pixel_size=pixel, overwrite=args.overwrite,
+            durable=not args.no_sync,
         ) as writer:  # fmt: skip
             for page in _progress(pages, len(pages), args.quiet, Path(out).name):
                 writer.append(page.asarray())
@@ -306,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "machine stamp is broken), voxel size, header statistics, codec and compression ratio "
                 "(uncompressed data bytes / stored bytes), voltage/Cs/gain of MRCZ files, the extended header "
                 "(type, size, the keys of JSON metadata or key fields of the first FEI record) and the labels.")  # fmt: skip
-    p.add_argument("files", nargs="+", metavar="FILE", help="MRC or MRCZ file(s)")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="MRC or MRCZ file(s), also gzip/bzip2-compressed; a folder lists the unfinished "
+                   "temporary files of mrcz writers in it")  # fmt: skip
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per file (one per line) instead of text")  # fmt: skip
     p.set_defaults(func=cmd_info)
@@ -325,34 +348,47 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--threads", type=_int_in(1), metavar="N", help="threads to use (default: all cores)")
         p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (shown only on a terminal)")
+        p.add_argument("--no-sync", action="store_true",
+                       help="do not sync OUT to disk before it replaces the name (scratch files: faster, "
+                       "still atomic, but a power cut may lose it)")  # fmt: skip
+
+    def chunk_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--chunk-format", choices=("blosc", "blosc2"), default="blosc",
+                       help="blosc chunk layout of .mrcz output: blosc (version 2, every MRCZ reader, the "
+                       "default) or blosc2 (version 5, c-blosc2 readers only)")  # fmt: skip
 
     def level_option(p: argparse.ArgumentParser) -> None:
         p.add_argument("--level", type=_int_in(0, 9), default=1, metavar="N",
                        help="compression level 0-9 (default: %(default)s)")  # fmt: skip
 
     keeps = ("Frames are streamed one at a time, so files larger than memory work. Voxel size, voltage, Cs, gain, "
-             "origin, JSON metadata or extended header and the kind (stack or volume) are kept; labels are new.")  # fmt: skip
+             "origin, JSON metadata or extended header and the kind (stack or volume) are kept; labels are new. IN may be "
+             "gzip- or bzip2-compressed (recognised by its first bytes).")  # fmt: skip
     p = command("compress", "Compress an MRC/MRCZ file into an MRCZ file", keeps)
     io_options(p, "MRC or MRCZ")
     p.add_argument("--codec", choices=CODECS, default="zstd", help="blosc codec (default: %(default)s)")
     level_option(p)
     p.add_argument("--shuffle", choices=("bitshuffle", "shuffle", "none"), default="bitshuffle",
                    help="blosc filter applied before compression (default: %(default)s)")  # fmt: skip
+    chunk_option(p)
     p.set_defaults(func=cmd_compress)
 
-    p = command("decompress", "Write an MRCZ (or MRC) file as a plain MRC2014 file", keeps)
+    p = command("decompress", "Write an MRCZ (or MRC) file as a plain MRC2014 file",
+                f"{keeps} OUT ending in .gz or .bz2 is written gzip- or bzip2-compressed.")  # fmt: skip
     io_options(p, "MRCZ or MRC")
     p.set_defaults(func=cmd_compress)
 
     p = command("convert", "Convert between MRC, MRCZ and TIFF, chosen by the file extensions",
                 "OUT ending in .tif/.tiff writes one TIFF page per frame (needs tifffile; the voxel size becomes "
                 "the TIFF resolution); IN ending in .tif/.tiff is read page by page. Otherwise OUT ending in .mrcz "
-                "is compressed (zstd unless --codec) and any other OUT is plain MRC.")  # fmt: skip
+                "is compressed (zstd unless --codec), OUT ending in .gz or .bz2 is plain MRC in that container and any "
+                "other OUT is plain MRC.")  # fmt: skip
     io_options(p, "MRC, MRCZ or TIFF")
     p.add_argument("--codec", choices=CODECS,
                    help="blosc codec for .mrcz output (default: zstd); for TIFF output zstd or zlib "
                    "(default: uncompressed; zstd needs imagecodecs)")  # fmt: skip
     level_option(p)
+    chunk_option(p)
     p.set_defaults(func=cmd_convert)
     return parser
 

@@ -1,7 +1,8 @@
 """Interop with python-mrcz 0.6.0, our side (run by `nox -s interop` with our wheel).
 
-python ours.py write DIR   # files for the predecessor to read, with .npy references
-python ours.py check DIR   # read what the predecessor wrote and compare
+python ours.py write DIR FORMAT   # files for the predecessor to read, with .npy references;
+                                 # FORMAT 'blosc' (our default: version-2 chunks) or 'blosc2'
+python ours.py check DIR          # read what the predecessor wrote and compare
 """
 
 from __future__ import annotations
@@ -50,10 +51,15 @@ def samples() -> dict[str, tuple[np.ndarray, dict]]:
     }
 
 
-def write(out: Path) -> None:
+def write(out: Path, chunk_format: str) -> None:
     out.mkdir(parents=True)
+    version = {"blosc": 2, "blosc2": 5}[chunk_format]
     for name, (array, kwargs) in samples().items():
-        header = mrcz.write(out / name, array, **kwargs)
+        options = {**kwargs, "chunk_format": chunk_format} if chunk_format != "blosc" else kwargs  # default
+        header = mrcz.write(out / name, array, **options)
+        if header.compressed:
+            with mrcz.open(out / name) as f:
+                assert f._pread(header.data_offset, 1)[0] == version, (name, chunk_format)
         np.save(out / (name + ".npy"), array)
         v = header.voxel_size
         # What python-mrcz 0.6 should read. Plain files keep the standard MZ (1 for stacks),
@@ -68,7 +74,7 @@ def write(out: Path) -> None:
             "gain": kwargs.get("gain", 1.0),
         }
         (out / (name + ".json")).write_text(json.dumps(expected))
-    print(f"mrcz {mrcz.__version__} wrote {len(samples())} files to {out}")
+    print(f"mrcz {mrcz.__version__} wrote {len(samples())} files ({chunk_format} chunks where compressed) to {out}")
 
 
 def check(folder: Path) -> None:
@@ -91,4 +97,7 @@ def check(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    {"write": write, "check": check}[sys.argv[1]](Path(sys.argv[2]))
+    if sys.argv[1] == "write":
+        write(Path(sys.argv[2]), sys.argv[3])
+    else:
+        check(Path(sys.argv[2]))

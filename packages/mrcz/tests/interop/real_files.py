@@ -1,8 +1,8 @@
 """Real files from other writers, read by our mrcz and by mrcfile (run by `nox -s interop`).
 
 mrcfile's source distribution ships maps and images written by other software: two EMDB
-maps (one crystallographic, with permuted axes and a blank-typed extended header) and two
-EPU images with FEI1 and FEI2 extended headers. For each, our reader must return what
+maps (one crystallographic, with permuted axes and a blank-typed extended header), each
+also gzip- and bzip2-compressed, and two EPU images with FEI1 and FEI2 extended headers. For each, our reader must return what
 mrcfile returns, and a copy written by our mrcz must read back identically in mrcfile.
 
     python real_files.py DIR   # DIR holds mrcfile's tests/test_data files
@@ -27,7 +27,14 @@ FILES = {
     "EMD-3001.map": "EMDB MicroED map, ISPG 4, MAPC/R/S 3,1,2, M != N, 160-byte extended header",
     "fei-extended.mrc": "EPU image, uint16, FEI1 extended header",
     "epu2.9_example.mrc": "EPU 2.9 image, uint16, FEI2 extended header",
+    # EMDB's distribution format: the same maps gzip- and bzip2-compressed.
+    "emd_3197.map.gz": "the EMDB average, gzip",
+    "EMD-3197.map.bz2": "the EMDB average, bzip2",
+    "emd_3001.map.gz": "the MicroED map, gzip",
+    "EMD-3001.map.bz2": "the MicroED map, bzip2",
 }
+# Not MRC: the map's picture, also gzip-compressed; each must get the error that says so.
+NOT_MRC = {"emd_3197.png": "a PNG image", "emd_3197.png.gz": "a gzip stream holding a PNG image"}
 
 
 def valid_in_mrcfile(path: Path) -> bool:
@@ -88,11 +95,24 @@ def check(path: Path) -> None:
     print(f"ok  {path.name}  {data.dtype} {data.shape}  ({FILES[path.name]})")
 
 
+def refused(path: Path, what: str) -> None:
+    message = None
+    try:
+        mrcz.read(path)
+    except mrcz.MRCZFormatError as exc:
+        message = str(exc)
+    assert message is not None, f"{path.name} was read as MRC"
+    assert f"not an MRC file: it looks like {what}" in message, (path.name, message)
+    print(f"ok  {path.name}  refused: {what}")
+
+
 def main(folder: Path) -> None:
-    missing = [name for name in FILES if not (folder / name).is_file()]
+    missing = [name for name in [*FILES, *NOT_MRC] if not (folder / name).is_file()]
     assert not missing, f"missing from {folder}: {missing}"
     for name in FILES:
         check(folder / name)
+    for name, what in NOT_MRC.items():
+        refused(folder / name, what)
     print(
         f"mrcz {mrcz.__version__} reads {len(FILES)} real files as mrcfile {mrcfile.__version__} does, and writes them back"
     )
