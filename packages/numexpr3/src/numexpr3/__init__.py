@@ -17,8 +17,10 @@ from ._info import print_versions
 from ._parser import ExpressionError
 from ._threads import (
     MAX_THREADS,
+    _init_num_threads,
     detect_number_of_cores,
     get_num_threads,
+    get_vml_num_threads,
     get_vml_version,
     ncores,
     nthreads,
@@ -40,6 +42,7 @@ __all__ = [
     "disassemble",
     "evaluate",
     "get_num_threads",
+    "get_vml_num_threads",
     "get_vml_version",
     "ncores",
     "nthreads",
