@@ -27,7 +27,11 @@ __all__ = ["Compiled", "compile_program", "kernel_table", "native_typecode"]
 
 #: The 13 type codes of the VM.
 TYPECODES = ("b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f4", "f8", "c8", "c16")
-_DEFAULT_TYPECODES = {bool: "b1", int: np.dtype(np.int_).str[1:], float: "f8", complex: "c16"}
+#: The front end's type code of byte strings (any width): only string stages read them.
+BYTES = "S"
+_DEFAULT_TYPECODES = {bool: "b1", int: np.dtype(np.int_).str[1:], float: "f8", complex: "c16", bytes: BYTES}
+#: Operations on byte strings (each a string stage of its own).
+_STRING_OPS = frozenset({"less", "less_equal", "equal", "not_equal", "greater", "greater_equal", "contains"})
 _PYTHON_TYPES = {"b": bool, "i": int, "u": int, "f": float, "c": complex}
 _COMPLEX_PARTS = {"c8": "f4", "c16": "f8"}
 _COMPLEX_OF = {"f4": "c8", "f8": "c16"}
@@ -81,11 +85,19 @@ _MAX_CONSTANT_BITS = 1024  # bounds the work a literal like 9**9**9 can ask for
 def native_typecode(dtype: np.dtype) -> str:
     """The VM type code of an array dtype, after the conversions the front end makes.
 
-    Non-native byte order becomes native, float16 becomes float32; anything without a
-    VM type (strings, objects, datetimes, long double) raises TypeError.
+    Non-native byte order becomes native, float16 becomes float32, byte strings of any
+    width are `BYTES`; anything else without a VM type (unicode strings, objects,
+    datetimes, long double) raises TypeError.
     """
     if dtype.kind == "f" and dtype.itemsize == 2:
         return "f4"
+    if dtype.kind == "S":
+        return BYTES
+    if dtype.kind == "U":
+        raise TypeError(
+            f"arrays of dtype {dtype} (unicode strings) are not supported: numexpr3 compares byte strings "
+            "('S' arrays and b'...' literals); encode them first, e.g. numpy.char.encode(a, 'ascii')"
+        )
     code = dtype.str[1:]
     if code not in TYPECODES:
         raise TypeError(f"arrays of dtype {dtype} are not supported (numeric and bool dtypes only)")
@@ -121,8 +133,28 @@ class Weak(NamedTuple):
     name: str | None = None
 
 
+class StringOperation(NamedTuple):
+    """A string stage's program: `op` of two byte-string operands, each the stage's next
+    input (None) or a bytes constant; or "copy" of one input."""
+
+    vm: Any
+    op: str
+    operands: tuple[bytes | None, ...]
+
+    def evaluate(self, inputs: list[np.ndarray], shape_arrays: list[np.ndarray]) -> np.ndarray:
+        arrays = iter(inputs)
+        values = [np.asarray(next(arrays) if value is None else value) for value in self.operands]
+        if self.op == "copy":
+            return values[0].copy(order="K")
+        return self.vm.compare_strings(self.op, *np.broadcast_arrays(*values))
+
+
 class Stage(NamedTuple):
-    """One VM program run: its inputs and the slots whose shapes broadcast to its shape."""
+    """One program run: its inputs and the slots whose shapes broadcast to its shape.
+
+    The program is a VM program (element-wise or, with `reduction`, a reduction) or a
+    `StringOperation`.
+    """
 
     program: Any
     inputs: tuple[int, ...]
@@ -131,6 +163,8 @@ class Stage(NamedTuple):
     reduction: tuple[str, tuple[int, ...], bool] | None
     typecodes: tuple[str, ...]
     listing: tuple[tuple[str, ...], ...]
+    #: The program's constants, each once (numexpr 2's `NumExpr.constants`).
+    constants: tuple = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +195,8 @@ class Compiled:
         if len(self.stages) != 1 or self.targets:
             return None
         stage = self.stages[0]
+        if isinstance(stage.program, StringOperation):
+            return None
         if self.result == "fresh" or (self.result == "slot" and not stage.reduction[2]):  # type: ignore[index]
             # One stage: its slots are all the call's values (bindings).
             inputs = tuple(self.bindings[slot] for slot in stage.inputs)
@@ -185,7 +221,7 @@ class Compiled:
             return out
         slots = list(slots)
         for stage in stages[:-1] if self.result != "slot" else stages:
-            slots.append(_run_reduction(stage, slots))
+            slots.append(_run_stage(stage, slots))
         if self.result == "slot":
             return slots[-1]
         stage = stages[-1]
@@ -215,8 +251,11 @@ def _broadcast(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
     return first
 
 
-def _run_reduction(stage: Stage, slots: list[np.ndarray]) -> np.ndarray:
-    op, axes, mean = stage.reduction  # type: ignore[misc]
+def _run_stage(stage: Stage, slots: list[np.ndarray]) -> np.ndarray:
+    """The result of a stage before the last: a reduction's or a string operation's."""
+    if stage.reduction is None:  # a string stage
+        return stage.program.evaluate([slots[i] for i in stage.inputs], [])
+    op, axes, mean = stage.reduction
     if not mean:  # broadcast, allocate and run in one call of the VM
         return stage.program.reduce([slots[i] for i in stage.inputs], [slots[i] for i in stage.shape_slots])
     shape = _broadcast([slots[i].shape for i in stage.shape_slots])
@@ -336,6 +375,8 @@ class _Compiler:
             return slot, self.stages[self.slot_keys[slot][1]].typecodes[-1]
         graph = _Graph()
         value = self.type_nodes(graph, [arg])[arg]
+        if graph.typecode(value) == BYTES:
+            raise TypeError(f"{name}() of byte strings is not supported")
         typecode = _accumulator(name, graph.typecode(value))
         root = self.materialize(graph, value, typecode)
         if graph.nodes[root][0] != "op":
@@ -356,6 +397,7 @@ class _Compiler:
                 (vm_op, axes, name == "mean"),
                 (typecode,),
                 ((name, f"axis={axis}"), *listing),
+                _constants(registers),
             )
         )
         slot = self.slot(("stage", len(self.stages) - 1), ndim - len(axes), f"{name}#{len(self.stages) - 1}")
@@ -415,6 +457,8 @@ class _Compiler:
     def store(self, graph: _Graph, value: int | Weak, typecode: str) -> int:
         """`value` converted for storing into an array of `typecode` under the casting rule."""
         source = graph.typecode(value)
+        if source == BYTES:
+            raise TypeError("byte strings cannot be stored into out= or an assigned array")
         if isinstance(value, Weak):  # NEP 50: a Python scalar takes the target's type if its kind allows
             sample = value.pytype(0) if value.value is None else value.value
             source = np.result_type(np.dtype(typecode), sample).str[1:]
@@ -465,9 +509,44 @@ class _Compiler:
             raise TypeError(f"{op} is not supported for {names} inputs")
         return inputs, output
 
+    def string_stage(self, graph: _Graph, op: str, args: list[int | Weak]) -> int:
+        """`op` of byte strings: a stage of its own whose bool result (or copy) the graph reads."""
+        if op not in _STRING_OPS and op != "copy":
+            raise TypeError(f"{op} is not supported for byte strings (only comparisons and contains())")
+        kinds = [graph.typecode(a) for a in args]
+        if any(kind != BYTES for kind in kinds):
+            raise TypeError(f"{op} of {' and '.join(map(_dtype_name, kinds))} is not supported")
+        operands, inputs, names = [], [], []
+        for arg in args:
+            if isinstance(arg, Weak):
+                operands.append(arg.value)
+                names.append(repr(arg.value))
+            else:
+                slot = graph.nodes[arg][2]
+                operands.append(None)
+                inputs.append(slot)
+                names.append(f"{self.slot_names[slot]}:{BYTES}")
+        program = StringOperation(self.vm, op, tuple(operands))
+        typecode = BYTES if op == "copy" else "b1"
+        if not inputs and op != "copy":  # constants only: the value now
+            return graph.add(("const", "b1", program.evaluate([], []).item()))
+        number = len(self.stages)
+        listing = ((op, f"{op}#{number}:{typecode}", *names),)
+        self.stages.append(Stage(program, tuple(inputs), tuple(inputs), None, (typecode,), listing))
+        ndim = max((self.slot_ndims[s] for s in inputs), default=0)
+        slot = self.slot(("stage", number), ndim, f"{op}#{number}")
+        graph.shape_slots[slot] = None
+        return graph.add(("in", typecode, slot))
+
     def apply(self, graph: _Graph, op: str, args: list[int | Weak]) -> int | Weak:
         """The typed node of `op(*args)`: folded, simplified or a new instruction."""
+        if op == "contains" or any(graph.typecode(a) == BYTES for a in args):
+            return self.string_stage(graph, op, args)
         first = args[0]
+        if op == "round":  # NumPy's round: integers as they are, anything else rint (half to even)
+            if graph.typecode(first)[0] in "iu":
+                return first
+            op = "rint"
         is_complex = graph.typecode(first)[0] == "c"
         if op == "copy" or (op == "real" and not is_complex):
             return first
@@ -579,6 +658,8 @@ class _Compiler:
         typed = self.type_nodes(graph, roots)
         outputs = [self.store(graph, typed[value], self.target_specs[t][0]) for t, value in final_values.items()]
         result_value = typed[last_value]
+        if graph.typecode(result_value) == BYTES and out_spec is None and not result_is_target:
+            result_value = self.string_stage(graph, "copy", [result_value])  # a new array of the strings
         node = graph.nodes[result_value] if not isinstance(result_value, Weak) else None
         if out_spec is None and not final_values and node is not None and node[0] == "in" and self.is_stage(node[2]):
             result, result_typecode = "slot", node[1]
@@ -594,7 +675,8 @@ class _Compiler:
             registers, instructions, inputs, listing = _codegen(graph, outputs, self.slot_names, reduction=False)
             program = self.vm.Program(registers, instructions)
             typecodes = tuple(graph.nodes[o][1] for o in outputs)
-            self.stages.append(Stage(program, inputs, tuple(graph.shape_slots), None, typecodes, listing))
+            stage = Stage(program, inputs, tuple(graph.shape_slots), None, typecodes, listing, _constants(registers))
+            self.stages.append(stage)
         # At run time the call's arguments fill the first slots, then each stage appends its result.
         names = list(parsed.names)
         arguments = [slot for slot, key in enumerate(self.slot_keys) if key[0] == "arg"]
@@ -741,6 +823,10 @@ def _codegen(
             instructions.append(("copy", dest, (source,)))
     listing = tuple((op, names[dest], *(names[s] for s in sources)) for op, dest, sources in instructions)
     return registers, instructions, tuple(inputs), listing
+
+
+def _constants(registers: list[tuple]) -> tuple:
+    return tuple(value for kind, _, value in registers if kind == "const")
 
 
 def kernel_table(vm: Any) -> dict[str, dict[tuple[str, ...], str]]:

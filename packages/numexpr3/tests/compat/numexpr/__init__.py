@@ -5,7 +5,9 @@ only additions are numexpr 2's expression-builder objects (`E`, `expressions.Con
 which numexpr3 does not have: they spell themselves as expression strings.
 """
 
-from numexpr3 import *  # noqa: F403
+from __future__ import annotations
+
+from numexpr3 import *
 from numexpr3 import NumExpr as _NumExpr
 from numexpr3 import __version__, _init_num_threads  # noqa: F401
 

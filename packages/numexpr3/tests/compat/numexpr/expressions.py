@@ -1,5 +1,19 @@
 """numexpr 2's expression builder, spelled as the strings numexpr3 parses."""
 
+from __future__ import annotations
+
+
+def _text(value):
+    return value.text if isinstance(value, _Expression) else repr(value)
+
+
+def _operator(symbol, swapped=False):
+    def method(self, other):
+        left, right = (other, self) if swapped else (self, other)
+        return _Expression(f"({_text(left)} {symbol} {_text(right)})")
+
+    return method
+
 
 class _Expression:
     def __init__(self, text):
@@ -8,21 +22,10 @@ class _Expression:
     def __str__(self):
         return self.text
 
-    def _binary(op, swapped=False):
-        def method(self, other):
-            left, right = (other, self) if swapped else (self, other)
-            return _Expression(f"({_text(left)} {op} {_text(right)})")
-
-        return method
-
-    __add__, __radd__ = _binary("+"), _binary("+", True)
-    __sub__, __rsub__ = _binary("-"), _binary("-", True)
-    __mul__, __rmul__ = _binary("*"), _binary("*", True)
-    __truediv__, __rtruediv__ = _binary("/"), _binary("/", True)
-
-
-def _text(value):
-    return value.text if isinstance(value, _Expression) else repr(value)
+    __add__, __radd__ = _operator("+"), _operator("+", swapped=True)
+    __sub__, __rsub__ = _operator("-"), _operator("-", swapped=True)
+    __mul__, __rmul__ = _operator("*"), _operator("*", swapped=True)
+    __truediv__, __rtruediv__ = _operator("/"), _operator("/", swapped=True)
 
 
 class ConstantNode(_Expression):

@@ -1,5 +1,7 @@
 """numexpr 2's `numexpr.utils` names, from numexpr3."""
 
+from __future__ import annotations
+
 from numexpr3 import (  # noqa: F401
     detect_number_of_cores,
     get_num_threads,
