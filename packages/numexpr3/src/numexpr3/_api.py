@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._compiler import Compiled, compile_program, kernel_table, native_typecode
+from ._compiler import compile_program, kernel_table, native_typecode
 from ._parser import Parsed, parse
+from ._runtime import Compiled
 
 __all__ = ["NumExpr", "disassemble", "evaluate", "re_evaluate", "validate"]
 
