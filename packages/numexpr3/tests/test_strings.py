@@ -96,6 +96,9 @@ def test_strings_in_a_program_with_numbers() -> None:
     np.testing.assert_array_equal(
         ne.evaluate("where((names >= 'b') & (ages > 30), ages, -1)"), np.where((names >= b"b") & (ages > 30), ages, -1)
     )
+    np.testing.assert_array_equal(ne.evaluate("sum(contains(names, 'n'))"), np.sum(contains(names, np.array(b"n"))))
+    grid = np.array([[b"x", b"y"], [b"xx", b"x"]])
+    np.testing.assert_array_equal(ne.evaluate("sum(grid == b'x', axis=1) + 1"), np.sum(grid == b"x", axis=1) + 1)
     nex = ne.NumExpr("contains(names, b'o')", [("names", "S3")])
     np.testing.assert_array_equal(nex(names), [False, True, False])
 
