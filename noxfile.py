@@ -137,7 +137,7 @@ def compat(session: nox.Session) -> None:
     numexpr2 = next(
         r for r in nox.project.dependency_groups(pyproject("numexpr3"), "bench") if r.startswith("numexpr=")
     )
-    work = Path(session.create_tmp()) / "numexpr2"
+    work = Path(session.create_tmp()).resolve() / "numexpr2"
     sdist = work / "sdist"
     if not any(sdist.glob("numexpr-*.tar.gz")):  # kept between runs
         session.install("pip")
