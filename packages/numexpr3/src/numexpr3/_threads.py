@@ -32,10 +32,7 @@ __all__ = [
 
 
 def detect_number_of_cores() -> int:
-    """The number of cores this process may run on (its CPU affinity where the OS has one).
-
-    The one core count of this repository's packages: mrcz and zorro use it too.
-    """
+    """The number of cores this process may run on (its CPU affinity where the OS has one)."""
     if hasattr(os, "process_cpu_count"):  # Python >= 3.13
         count = os.process_cpu_count()
     elif hasattr(os, "sched_getaffinity"):
