@@ -229,6 +229,40 @@ def interop(session: nox.Session) -> None:
     session.run("python", str(scripts / "real_files.py"), str(real))
 
 
+@nox.session(python=PYTHON, requires=[OWN_WHEELS], tags=["test"])
+def compat(session: nox.Session) -> None:
+    """numexpr 2's own tests against numexpr3's wheel (packages/numexpr3/tests/compat)."""
+    install_wheel(session, "numexpr3")
+    install_group(session, "numexpr3", "test")
+    # numexpr 2 at the version the benchmarks compare with; its sdist holds the tests.
+    numexpr2 = next(
+        r for r in nox.project.dependency_groups(pyproject("numexpr3"), "bench") if r.startswith("numexpr=")
+    )
+    work = Path(session.create_tmp()).resolve() / "numexpr2"
+    sdist = work / "sdist"
+    if not any(sdist.glob("numexpr-*.tar.gz")):  # kept between runs
+        session.install("pip")
+        session.run("python", "-m", "pip", "download", "-q", "--no-deps", "--no-binary", "numexpr", "-d", str(sdist),
+                    numexpr2)  # fmt: skip
+    tests = work / "tests"
+    shutil.rmtree(tests, ignore_errors=True)
+    with tarfile.open(next(sdist.glob("numexpr-*.tar.gz"))) as tar:
+        members = [
+            m
+            for m in tar.getmembers()
+            if m.name.endswith(("/numexpr/tests/test_numexpr.py", "/numexpr/tests/conftest.py"))
+        ]
+        for member in members:
+            member.name = Path(member.name).name
+        tar.extractall(tests, members=members, filter="data")
+    compat_dir = ROOT / "packages" / "numexpr3" / "tests" / "compat"
+    session.chdir(tests)
+    session.run(
+        "python", "-m", "pytest", "-q", "-p", "numexpr3_compat", "-p", "no:cacheprovider", "--rootdir", str(tests),
+        *session.posargs, env={"PYTHONPATH": str(compat_dir)},
+    )  # fmt: skip
+
+
 @nox.session(python=PYTHON, tags=["lint"])
 def lint(session: nox.Session) -> None:
     """The pinned hooks of .pre-commit-config.yaml on every file (ruff, clang-format, yamllint, pins), then typecheck."""

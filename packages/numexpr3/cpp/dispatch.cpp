@@ -14,6 +14,7 @@
 #include <structmember.h>
 
 #include <array>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -364,12 +365,27 @@ PyObject* dispatcher_remember(PyObject* self, PyObject* const* args, Py_ssize_t 
     Py_RETURN_TRUE;
 }
 
+#if PY_VERSION_HEX >= 0x030D0000
+// A scope the C++ path reads: a dict, or (Python >= 3.13, PEP 667) a function frame's
+// f_locals, a proxy whose lookups run no Python code.
+bool is_scope(PyObject* scope) {
+    return PyDict_CheckExact(scope) || std::strcmp(Py_TYPE(scope)->tp_name, "FrameLocalsProxy") == 0;
+}
+
+int scope_item(PyObject* scope, PyObject* name, PyObject** value) {
+    return PyDict_CheckExact(scope) ? PyDict_GetItemRef(scope, name, value)
+                                    : PyMapping_GetOptionalItem(scope, name, value);
+}
+#else
+bool is_scope(PyObject* scope) { return PyDict_CheckExact(scope); }
+#endif
+
 // Looks `name` up in `first`, then `second`: a new reference, nullptr when in neither (or
 // on an error, which is then set).
 PyObject* lookup(PyObject* name, PyObject* first, PyObject* second) {
 #if PY_VERSION_HEX >= 0x030D0000  // without the GIL a borrowed value could vanish meanwhile
     PyObject* value = nullptr;
-    if (PyDict_GetItemRef(first, name, &value) == 0) PyDict_GetItemRef(second, name, &value);
+    if (scope_item(first, name, &value) == 0) scope_item(second, name, &value);
     return value;
 #else
     PyObject* value = PyDict_GetItemWithError(first, name);
@@ -380,7 +396,7 @@ PyObject* lookup(PyObject* name, PyObject* first, PyObject* second) {
 }
 
 // run_scope(local_scope, global_scope, out=None): the result for the variables `names`
-// taken from two dicts (written into `out` unless it is None), or None when their signature
+// taken from two dicts or frame-locals proxies (written into `out` unless it is None), or None when their signature
 // was not remembered, a name is missing, a scope is not a dict or `out` does not suit.
 PyObject* dispatcher_run_scope(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     if (nargs != 2 && nargs != 3) {
@@ -388,7 +404,7 @@ PyObject* dispatcher_run_scope(PyObject* self, PyObject* const* args, Py_ssize_t
         return nullptr;
     }
     PyObject* out = nargs == 3 && args[2] != Py_None ? args[2] : nullptr;
-    if (!PyDict_CheckExact(args[0]) || !PyDict_CheckExact(args[1])) Py_RETURN_NONE;  // other mappings: Python
+    if (!is_scope(args[0]) || !is_scope(args[1])) Py_RETURN_NONE;  // other mappings: Python
     State& state = state_of(self);
     const auto n = static_cast<std::size_t>(PyTuple_GET_SIZE(state.names));
     if (n > kMaxArguments) Py_RETURN_NONE;

@@ -13,6 +13,7 @@
 #include "kernels.hpp"
 #include "pool.hpp"
 #include "program.hpp"
+#include "strings.hpp"
 #include "vector_math.hpp"
 
 namespace py = pybind11;
@@ -134,6 +135,17 @@ struct Operands {
     }
 };
 
+// A NumPy 'S' array as the string kernels see it.
+StringView string_view(const py::array& array, const char* role) {
+    if (array.dtype().kind() != 'S') {
+        throw py::type_error(std::string(role) + " must be a byte-string ('S') array, not " +
+                             std::string(py::str(array.dtype())));
+    }
+    StringView view{static_cast<const char*>(array.data()), array.itemsize(), {}};
+    view.strides.assign(array.strides(), array.strides() + array.ndim());
+    return view;
+}
+
 py::object steal_result(PyObject* result) {
     if (result == nullptr) throw py::error_already_set();
     return py::reinterpret_steal<py::object>(result);
@@ -141,7 +153,9 @@ py::object steal_result(PyObject* result) {
 
 }  // namespace
 
-PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
+// No py::mod_gil_not_used(): without a free-threaded build to test on, the module does not
+// claim to run without the GIL (a free-threaded interpreter re-enables the GIL on import).
+PYBIND11_MODULE(_core, m) {
     m.doc() = "The virtual machine of numexpr3";
     m.attr("__version__") = NUMEXPR3_VERSION;
     init_arrays();
@@ -232,6 +246,23 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
             py::arg("inputs"), py::arg("shape_arrays"))
         .def_property_readonly("weight", &Program::weight);
 
+    m.def(
+        "compare_strings",
+        [](const std::string& op, const py::array& a, const py::array& b, int nthreads) {
+            const StringView va = string_view(a, "the first operand"), vb = string_view(b, "the second operand");
+            std::vector<std::ptrdiff_t> shape(a.shape(), a.shape() + a.ndim());
+            if (b.ndim() != a.ndim() || !std::equal(shape.begin(), shape.end(), b.shape())) {
+                throw py::value_error("string operands must have the same shape (broadcast them first)");
+            }
+            py::array_t<bool> out(shape);
+            bool* data = out.mutable_data();
+            {
+                py::gil_scoped_release release;
+                compare_strings(op, va, vb, shape, data, nthreads);
+            }
+            return out;
+        },
+        py::arg("op"), py::arg("a"), py::arg("b"), py::arg("nthreads") = 0);
     m.def("vector_math", &vector_math_backend,
           "The vector math library and instruction set in use (NUMEXPR3_SIMD=scalar|sse2|avx2 caps it).");
     m.def("set_num_threads", &set_num_threads, py::arg("n"));

@@ -168,3 +168,13 @@ def max_threads() -> int:
 
 def block_size() -> int:
     return 1024
+
+
+def compare_strings(op: str, a: np.ndarray, b: np.ndarray, nthreads: int = 0) -> np.ndarray:
+    if a.dtype.kind != "S" or b.dtype.kind != "S":
+        raise TypeError("string operands must be byte-string ('S') arrays")
+    if a.shape != b.shape:
+        raise ValueError("string operands must have the same shape (broadcast them first)")
+    if op == "contains":
+        return np.asarray(np.strings.find(a, b) >= 0)
+    return np.asarray(getattr(np, op)(a, b))

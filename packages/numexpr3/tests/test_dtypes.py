@@ -309,13 +309,12 @@ def test_float16_and_byteswapped_inputs_are_converted() -> None:
     "value",
     [
         np.array(["a", "b"]),
-        np.array([b"a"]),
         np.array([object()]),
         np.array(["2020-01-01"], "M8[D]"),
         np.array([1, 2], "m8[s]"),
         np.array([1.0], np.longdouble),
     ],
-    ids=["str", "bytes", "object", "datetime", "timedelta", "longdouble"],
+    ids=["str", "object", "datetime", "timedelta", "longdouble"],
 )
 def test_unsupported_dtypes_raise_type_error(value: np.ndarray) -> None:
     with pytest.raises(TypeError, match="not supported"):

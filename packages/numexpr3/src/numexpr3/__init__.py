@@ -19,6 +19,7 @@ from ._threads import (
     MAX_THREADS,
     detect_number_of_cores,
     get_num_threads,
+    get_vml_num_threads,
     get_vml_version,
     ncores,
     nthreads,
@@ -27,6 +28,7 @@ from ._threads import (
     set_vml_num_threads,
     use_vml,
 )
+from ._threads import _init_num_threads as _init_num_threads  # numexpr 2's name, not in __all__
 
 #: Elements per VM block (numexpr 2's name).
 __BLOCK_SIZE1__: int = _core.block_size()
@@ -40,6 +42,7 @@ __all__ = [
     "disassemble",
     "evaluate",
     "get_num_threads",
+    "get_vml_num_threads",
     "get_vml_version",
     "ncores",
     "nthreads",

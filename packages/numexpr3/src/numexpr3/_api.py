@@ -12,13 +12,15 @@ import contextlib
 import contextvars
 import functools
 import sys
+import weakref
 from typing import Any
 
 import numpy as np
 
 from . import _core
-from ._compiler import Compiled, compile_program, kernel_table, native_typecode
+from ._compiler import compile_program, kernel_table, native_typecode
 from ._parser import Parsed, parse
+from ._runtime import Compiled
 
 __all__ = ["NumExpr", "disassemble", "evaluate", "re_evaluate", "validate"]
 
@@ -29,8 +31,13 @@ _OPTIONS = {"optimization": ("none", "moderate", "aggressive"), "truediv": (Fals
 _PYTHON_SCALARS = frozenset({bool, int, float, complex})
 
 _kernels = kernel_table(_core)
-# The last program of this thread or task, for re_evaluate: (parsed, out, order, casting).
+# The last program of this thread or task, for re_evaluate: (parsed, out, order, casting),
+# `out` held by a weak reference (or None): remembering it must not keep it alive.
 _last: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("numexpr3_last", default=None)
+
+
+def _remember_last(parsed: Parsed, out: np.ndarray | None, order: str, casting: str) -> None:
+    _last.set((parsed, None if out is None else weakref.ref(out), order, casting))
 
 
 # Parsed programs by source (a non-str raises TypeError here or in parse).
@@ -234,13 +241,16 @@ def evaluate(
         if entry is not None:  # the C++ path: variables of signatures seen before
             result = _run_cached(entry[0], local_dict, global_dict, out, _frame_depth - 2)
             if result is not None:
-                _last.set(entry[1] if out is None else (entry[1][0], out, order, casting))
+                if out is None:
+                    _last.set(entry[1])
+                else:
+                    _remember_last(entry[1][0], out, order, casting)
                 return result
     if kwargs or casting != "safe" or order != "K":
         _check_options(kwargs, casting, order)
     parsed = parse(ex) if disable_cache else _parse(ex)
     compiled, values, targets = _prepare(parsed, local_dict, global_dict, out, casting, _frame_depth - 2, disable_cache)
-    _last.set((parsed, out, order, casting))
+    _remember_last(parsed, out, order, casting)
     if plain and not parsed.targets:
         # The program without `out`: the C++ path writes its result into `out` itself.
         without_out = compiled if out is None else _program(parsed, values, targets, None, casting, False)
@@ -253,12 +263,14 @@ def re_evaluate(
 ) -> np.ndarray:
     """Evaluate the last expression of this thread (or task) again with fresh variable values.
 
-    `out`, `order` and `casting` are those of the last `evaluate` or `validate` call.
+    `out`, `order` and `casting` are those of the last `evaluate` or `validate` call (a new
+    array when that `out` no longer exists: it is not kept alive for this).
     """
     last = _last.get()
     if last is None:
         raise RuntimeError("re_evaluate() needs a previous evaluate() or validate() in this thread")
-    parsed, out, order, casting = last
+    parsed, out_ref, order, casting = last
+    out = None if out_ref is None else out_ref()  # gone: a new result, as numexpr 2
     entry = _dispatchers.get(parsed.source)
     if entry is not None and (out is None or type(out) is np.ndarray) and order == "K" and casting == "safe":
         result = _run_cached(entry[0], local_dict, global_dict, out, _frame_depth - 1)  # the C++ path
@@ -290,7 +302,7 @@ def validate(
         _prepare(parsed, local_dict, global_dict, out, casting, _frame_depth - 1, False)
     except Exception as error:
         return error
-    _last.set((parsed, out, order, casting))
+    _remember_last(parsed, out, order, casting)
     return None
 
 
@@ -376,6 +388,15 @@ class NumExpr(_core.Dispatcher):
             without_out = compiled if out is None else _program(self._parsed, values, targets, None, casting, False)
             _remember(self, without_out, args, self._positions)
         return compiled.run(values, targets, out, order)
+
+    @property
+    def constants(self) -> tuple:
+        """The constants of the compiled program, each once, in the VM's types."""
+        return tuple(value for stage in self._compiled.stages for value in stage.constants)
+
+    def run(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        """Call the expression (numexpr 2's name for it)."""
+        return self(*args, **kwargs)
 
     def __reduce__(self) -> tuple:
         return NumExpr, (self.ex, self.signature)

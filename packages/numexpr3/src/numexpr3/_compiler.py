@@ -7,8 +7,9 @@ used. Casts are explicit ``"cast"`` instructions.
 
 The typed expression is a hash-consed DAG per stage (common subexpressions are shared),
 with constant folding, ``x**n`` strength reduction and temporaries allocated by liveness.
-Each reduction becomes its own stage, a reduction `Program` whose small result feeds
-the stages after it; the last stage writes the outputs.
+Each reduction, and each operation on byte strings, becomes its own stage whose result
+feeds the stages after it; the last stage writes the outputs. Running the stages is
+`_runtime`'s.
 """
 
 from __future__ import annotations
@@ -16,18 +17,22 @@ from __future__ import annotations
 import math
 import operator
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ._parser import REDUCTIONS, Parsed
+from ._runtime import Compiled, Stage, StringOperation
 
-__all__ = ["Compiled", "compile_program", "kernel_table", "native_typecode"]
+__all__ = ["compile_program", "kernel_table", "native_typecode"]
 
 #: The 13 type codes of the VM.
 TYPECODES = ("b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f4", "f8", "c8", "c16")
-_DEFAULT_TYPECODES = {bool: "b1", int: np.dtype(np.int_).str[1:], float: "f8", complex: "c16"}
+#: The front end's type code of byte strings (any width): only string stages read them.
+BYTES = "S"
+_DEFAULT_TYPECODES = {bool: "b1", int: np.dtype(np.int_).str[1:], float: "f8", complex: "c16", bytes: BYTES}
+#: Operations on byte strings (each a string stage of its own).
+_STRING_OPS = frozenset({"less", "less_equal", "equal", "not_equal", "greater", "greater_equal", "contains"})
 _PYTHON_TYPES = {"b": bool, "i": int, "u": int, "f": float, "c": complex}
 _COMPLEX_PARTS = {"c8": "f4", "c16": "f8"}
 _COMPLEX_OF = {"f4": "c8", "f8": "c16"}
@@ -81,11 +86,19 @@ _MAX_CONSTANT_BITS = 1024  # bounds the work a literal like 9**9**9 can ask for
 def native_typecode(dtype: np.dtype) -> str:
     """The VM type code of an array dtype, after the conversions the front end makes.
 
-    Non-native byte order becomes native, float16 becomes float32; anything without a
-    VM type (strings, objects, datetimes, long double) raises TypeError.
+    Non-native byte order becomes native, float16 becomes float32, byte strings of any
+    width are `BYTES`; anything else without a VM type (unicode strings, objects,
+    datetimes, long double) raises TypeError.
     """
     if dtype.kind == "f" and dtype.itemsize == 2:
         return "f4"
+    if dtype.kind == "S":
+        return BYTES
+    if dtype.kind == "U":
+        raise TypeError(
+            f"arrays of dtype {dtype} (unicode strings) are not supported: numexpr3 compares byte strings "
+            "('S' arrays and b'...' literals); encode them first, e.g. numpy.char.encode(a, 'ascii')"
+        )
     code = dtype.str[1:]
     if code not in TYPECODES:
         raise TypeError(f"arrays of dtype {dtype} are not supported (numeric and bool dtypes only)")
@@ -119,137 +132,6 @@ class Weak(NamedTuple):
     pytype: type
     value: Any = None
     name: str | None = None
-
-
-class Stage(NamedTuple):
-    """One VM program run: its inputs and the slots whose shapes broadcast to its shape."""
-
-    program: Any
-    inputs: tuple[int, ...]
-    shape_slots: tuple[int, ...]
-    #: (VM op, axes, divide by the count (mean)) for a reduction stage.
-    reduction: tuple[str, tuple[int, ...], bool] | None
-    typecodes: tuple[str, ...]
-    listing: tuple[tuple[str, ...], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Compiled:
-    """A program compiled for one signature of arguments; `run` executes it."""
-
-    parsed: Parsed
-    #: Per slot: (index into the call's values, type code to convert to or None).
-    bindings: tuple[tuple[int, str | None], ...]
-    stages: tuple[Stage, ...]
-    #: Positions in `parsed.targets` of the arrays written by the last stage.
-    targets: tuple[int, ...]
-    #: How the result is produced: "fresh" (a new array), "out", "slot" (a reduction's
-    #: result) or "target" (the last statement's assigned array, `result_target`).
-    result: str
-    result_target: int
-    result_typecode: str
-    #: The call's values are the slots as they are (no conversion, same order).
-    direct: bool
-    #: One element-wise stage writing a new array or `out`: the common case, on a short path.
-    simple: bool
-
-    def call_route(self) -> tuple[Any, tuple[tuple[int, str | None], ...], tuple[int, ...]] | None:
-        """(program, inputs, shape values) when a call without `out` is one `evaluate` or
-        `reduce` of a VM program, else None: a `_core.Dispatcher` can then run the call
-        without Python. Inputs are (value position, type code to convert it to or None);
-        the result's shape is the broadcast of the shape values'."""
-        if len(self.stages) != 1 or self.targets:
-            return None
-        stage = self.stages[0]
-        if self.result == "fresh" or (self.result == "slot" and not stage.reduction[2]):  # type: ignore[index]
-            # One stage: its slots are all the call's values (bindings).
-            inputs = tuple(self.bindings[slot] for slot in stage.inputs)
-            return stage.program, inputs, tuple(self.bindings[slot][0] for slot in stage.shape_slots)
-        return None
-
-    def run(self, values: list, target_arrays: list, out: np.ndarray | None, order: str) -> np.ndarray:
-        """Run every stage on the call's values; return the result array."""
-        if self.direct:
-            slots = values
-        else:
-            slots = [values[at] if code is None else np.asarray(values[at], code) for at, code in self.bindings]
-        stages = self.stages
-        if self.simple:
-            stage = stages[0]
-            inputs = [slots[i] for i in stage.inputs]
-            if out is None:  # broadcast, allocate and run in one call of the VM
-                return stage.program.evaluate(inputs, [slots[i] for i in stage.shape_slots], order)
-            shape = _broadcast([*[slots[i].shape for i in stage.shape_slots], out.shape])
-            _check_outputs([out], shape)
-            stage.program.run(inputs, [out], shape)
-            return out
-        slots = list(slots)
-        for stage in stages[:-1] if self.result != "slot" else stages:
-            slots.append(_run_reduction(stage, slots))
-        if self.result == "slot":
-            return slots[-1]
-        stage = stages[-1]
-        outputs = [target_arrays[position] for position in self.targets]
-        if self.result == "out":
-            outputs.append(out)
-        shape = _broadcast([slots[i].shape for i in stage.shape_slots] + [o.shape for o in outputs])
-        inputs = [slots[i] for i in stage.inputs]
-        if outputs:
-            _check_outputs(outputs, shape)
-        if self.result == "fresh":
-            fresh = np.empty(shape, self.result_typecode, order=_result_order(order, inputs, len(shape)))
-            outputs.append(fresh)
-        stage.program.run(inputs, outputs, shape)
-        if self.result == "target":
-            return target_arrays[self.result_target]
-        return outputs[-1]
-
-
-def _broadcast(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
-    if not shapes:
-        return ()
-    first = shapes[0]
-    for shape in shapes:
-        if shape != first:
-            return np.broadcast_shapes(*shapes)
-    return first
-
-
-def _run_reduction(stage: Stage, slots: list[np.ndarray]) -> np.ndarray:
-    op, axes, mean = stage.reduction  # type: ignore[misc]
-    if not mean:  # broadcast, allocate and run in one call of the VM
-        return stage.program.reduce([slots[i] for i in stage.inputs], [slots[i] for i in stage.shape_slots])
-    shape = _broadcast([slots[i].shape for i in stage.shape_slots])
-    if op in ("min", "max") and any(shape[axis] == 0 for axis in axes):
-        name = "minimum" if op == "min" else "maximum"
-        raise ValueError(f"zero-size array to reduction operation {name} which has no identity")
-    kept = tuple(1 if axis in axes else n for axis, n in enumerate(shape))
-    result = np.empty(kept, stage.typecodes[-1])
-    if result.size:  # (an empty output needs no run)
-        stage.program.run([slots[i] for i in stage.inputs], [result], shape)
-    if mean:
-        count = math.prod(shape[axis] for axis in axes)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            np.divide(result, count, out=result)
-    return result.reshape(tuple(n for axis, n in enumerate(shape) if axis not in axes))
-
-
-def _check_outputs(outputs: list[np.ndarray], shape: tuple[int, ...]) -> None:
-    for output in outputs:
-        if output.shape != shape:
-            raise ValueError(f"output array has shape {output.shape}, the result has shape {shape}")
-        if not output.flags.writeable:
-            raise ValueError("output array is read-only")
-
-
-def _result_order(order: str, inputs: list[np.ndarray], ndim: int) -> str:
-    """'F' when asked, or for 'K'/'A' when every full-rank input is Fortran-ordered."""
-    if order in ("C", "F"):
-        return order
-    full = [a for a in inputs if a.ndim == ndim]
-    if ndim > 1 and full and all(a.flags.f_contiguous and not a.flags.c_contiguous for a in full):
-        return "F"
-    return "C"
 
 
 class _Graph:
@@ -336,6 +218,8 @@ class _Compiler:
             return slot, self.stages[self.slot_keys[slot][1]].typecodes[-1]
         graph = _Graph()
         value = self.type_nodes(graph, [arg])[arg]
+        if graph.typecode(value) == BYTES:
+            raise TypeError(f"{name}() of byte strings is not supported")
         typecode = _accumulator(name, graph.typecode(value))
         root = self.materialize(graph, value, typecode)
         if graph.nodes[root][0] != "op":
@@ -356,6 +240,7 @@ class _Compiler:
                 (vm_op, axes, name == "mean"),
                 (typecode,),
                 ((name, f"axis={axis}"), *listing),
+                _constants(registers),
             )
         )
         slot = self.slot(("stage", len(self.stages) - 1), ndim - len(axes), f"{name}#{len(self.stages) - 1}")
@@ -415,6 +300,8 @@ class _Compiler:
     def store(self, graph: _Graph, value: int | Weak, typecode: str) -> int:
         """`value` converted for storing into an array of `typecode` under the casting rule."""
         source = graph.typecode(value)
+        if source == BYTES:
+            raise TypeError("byte strings cannot be stored into out= or an assigned array")
         if isinstance(value, Weak):  # NEP 50: a Python scalar takes the target's type if its kind allows
             sample = value.pytype(0) if value.value is None else value.value
             source = np.result_type(np.dtype(typecode), sample).str[1:]
@@ -465,9 +352,44 @@ class _Compiler:
             raise TypeError(f"{op} is not supported for {names} inputs")
         return inputs, output
 
+    def string_stage(self, graph: _Graph, op: str, args: list[int | Weak]) -> int:
+        """`op` of byte strings: a stage of its own whose bool result (or copy) the graph reads."""
+        if op not in _STRING_OPS and op != "copy":
+            raise TypeError(f"{op} is not supported for byte strings (only comparisons and contains())")
+        kinds = [graph.typecode(a) for a in args]
+        if any(kind != BYTES for kind in kinds):
+            raise TypeError(f"{op} of {' and '.join(map(_dtype_name, kinds))} is not supported")
+        operands, inputs, names = [], [], []
+        for arg in args:
+            if isinstance(arg, Weak):
+                operands.append(arg.value)
+                names.append(repr(arg.value))
+            else:
+                slot = graph.nodes[arg][2]
+                operands.append(None)
+                inputs.append(slot)
+                names.append(f"{self.slot_names[slot]}:{BYTES}")
+        program = StringOperation(self.vm, op, tuple(operands))
+        typecode = BYTES if op == "copy" else "b1"
+        if not inputs and op != "copy":  # constants only: the value now
+            return graph.add(("const", "b1", program.evaluate([], []).item()))
+        number = len(self.stages)
+        listing = ((op, f"{op}#{number}:{typecode}", *names),)
+        self.stages.append(Stage(program, tuple(inputs), tuple(inputs), None, (typecode,), listing))
+        ndim = max((self.slot_ndims[s] for s in inputs), default=0)
+        slot = self.slot(("stage", number), ndim, f"{op}#{number}")
+        graph.shape_slots[slot] = None
+        return graph.add(("in", typecode, slot))
+
     def apply(self, graph: _Graph, op: str, args: list[int | Weak]) -> int | Weak:
         """The typed node of `op(*args)`: folded, simplified or a new instruction."""
+        if op == "contains" or any(graph.typecode(a) == BYTES for a in args):
+            return self.string_stage(graph, op, args)
         first = args[0]
+        if op == "round":  # NumPy's round: integers as they are, anything else rint (half to even)
+            if graph.typecode(first)[0] in "iu":
+                return first
+            op = "rint"
         is_complex = graph.typecode(first)[0] == "c"
         if op == "copy" or (op == "real" and not is_complex):
             return first
@@ -579,6 +501,8 @@ class _Compiler:
         typed = self.type_nodes(graph, roots)
         outputs = [self.store(graph, typed[value], self.target_specs[t][0]) for t, value in final_values.items()]
         result_value = typed[last_value]
+        if graph.typecode(result_value) == BYTES and out_spec is None and not result_is_target:
+            result_value = self.string_stage(graph, "copy", [result_value])  # a new array of the strings
         node = graph.nodes[result_value] if not isinstance(result_value, Weak) else None
         if out_spec is None and not final_values and node is not None and node[0] == "in" and self.is_stage(node[2]):
             result, result_typecode = "slot", node[1]
@@ -594,7 +518,8 @@ class _Compiler:
             registers, instructions, inputs, listing = _codegen(graph, outputs, self.slot_names, reduction=False)
             program = self.vm.Program(registers, instructions)
             typecodes = tuple(graph.nodes[o][1] for o in outputs)
-            self.stages.append(Stage(program, inputs, tuple(graph.shape_slots), None, typecodes, listing))
+            stage = Stage(program, inputs, tuple(graph.shape_slots), None, typecodes, listing, _constants(registers))
+            self.stages.append(stage)
         # At run time the call's arguments fill the first slots, then each stage appends its result.
         names = list(parsed.names)
         arguments = [slot for slot, key in enumerate(self.slot_keys) if key[0] == "arg"]
@@ -741,6 +666,10 @@ def _codegen(
             instructions.append(("copy", dest, (source,)))
     listing = tuple((op, names[dest], *(names[s] for s in sources)) for op, dest, sources in instructions)
     return registers, instructions, tuple(inputs), listing
+
+
+def _constants(registers: list[tuple]) -> tuple:
+    return tuple(value for kind, _, value in registers if kind == "const")
 
 
 def kernel_table(vm: Any) -> dict[str, dict[tuple[str, ...], str]]:

@@ -77,6 +77,15 @@ class Program:
     def weight(self) -> int:
         """Estimated cost per element (for choosing the thread count)."""
 
+def compare_strings(op: str, a: np.ndarray, b: np.ndarray, nthreads: int = 0) -> np.ndarray:
+    """``a OP b`` of two byte-string ('S') arrays of the same shape (any widths and strides)
+    into a new bool array, on the pool without the GIL.
+
+    OP: equal, not_equal, less, less_equal, greater, greater_equal, or contains (b occurs
+    in a). NumPy's semantics: trailing NULs are padding, embedded NULs count. TypeError for
+    other dtypes, ValueError for different shapes or another OP.
+    """
+
 def vector_math() -> str:
     """The vector math in use: "libmvec-avx512", "libmvec-avx2", "libmvec-sse2" or "scalar".
 
@@ -128,7 +137,7 @@ class Dispatcher:
     def run_scope(self, local_scope: dict, global_scope: dict, out: np.ndarray | None = None) -> np.ndarray | None:
         """The result for `names` looked up in `local_scope`, then `global_scope`, written into
         `out` when given; None when their signature is not remembered, a name is in neither, a
-        scope is not a dict, or `out` is not a writable array of the result's dtype and shape."""
+        scope is neither a dict nor (Python >= 3.13) a function frame's f_locals, or `out` is not a writable array of the result's dtype and shape."""
     def num_routes(self) -> int:
         """How many signatures are remembered."""
     def __call__(self, *args: np.ndarray, out: np.ndarray | None = None, **kwargs: object) -> np.ndarray: ...

@@ -8,7 +8,8 @@ The result is a `Parsed` program: a hash-consed graph of untyped nodes (identica
 subexpressions share one node) plus the statements that refer to it. Node shapes:
 
 - ``("name", name)``: a variable looked up at call time;
-- ``("const", value)``: a Python bool/int/float/complex literal (weakly typed);
+- ``("const", value)``: a Python bool/int/float/complex literal (weakly typed) or a byte
+  string (``b'...'``, or an ASCII ``'...'`` as in numexpr 2);
 - ``("op", op, args)``: an element-wise operation (NumPy ufunc name or one of
   `SPECIAL_FUNCTIONS`) of the nodes ``args``;
 - ``("reduce", op, arg, axis)``: a reduction (`REDUCTIONS`) over ``axis`` (None or int);
@@ -96,7 +97,18 @@ _BINARY_UFUNCS = [
     "greater_equal",
 ]
 #: Element-wise functions that are not NumPy ufuncs, with their number of arguments.
-SPECIAL_FUNCTIONS = {"where": 3, "complex": 2, "real": 1, "imag": 1, "erf": 1, "erfc": 1, "copy": 1, "ones_like": 1}
+SPECIAL_FUNCTIONS = {
+    "where": 3,
+    "complex": 2,
+    "real": 1,
+    "imag": 1,
+    "erf": 1,
+    "erfc": 1,
+    "copy": 1,
+    "ones_like": 1,
+    "contains": 2,
+    "round": 1,
+}
 #: Every callable element-wise function: canonical op name -> number of arguments.
 ELEMENTWISE_FUNCTIONS = {
     **dict.fromkeys(_UNARY_UFUNCS, 1),
@@ -106,7 +118,6 @@ ELEMENTWISE_FUNCTIONS = {
 #: Spellings accepted for the same operation (numexpr 2's and NumPy 2's short names).
 _ALIASES = {
     "abs": "absolute",
-    "round": "rint",
     "conj": "conjugate",
     "asin": "arcsin",
     "acos": "arccos",
@@ -194,21 +205,24 @@ class Parsed:
     targets: tuple[str, ...]
 
 
-def _location(source: str, node: ast.AST) -> tuple[int, int, str]:
-    """(line number, character column, line text) of an AST node."""
-    lineno = getattr(node, "lineno", 1)
+def _location(source: str, lineno: int, col_offset: int) -> tuple[int, str]:
+    """(character column, line text) of a position as `ast` gives it (a UTF-8 byte offset)."""
     lines = source.splitlines() or [""]
     line = lines[min(lineno, len(lines)) - 1]
-    # col_offset counts UTF-8 bytes; the caret needs characters.
-    column = len(line.encode()[: getattr(node, "col_offset", 0)].decode(errors="ignore"))
-    return lineno, column, line
+    return len(line.encode()[:col_offset].decode(errors="ignore")), line
 
 
 _CONTEXT = 40  # characters of the line shown either side of the caret
 
 
-def _error(source: str, node: ast.AST, message: str) -> ExpressionError:
-    lineno, column, line = _location(source, node)
+def _node_error(source: str, node: ast.AST, message: str) -> ExpressionError:
+    """An error pointing at the start of an AST node (the module's start if it has none)."""
+    return _error(source, getattr(node, "lineno", 1), getattr(node, "col_offset", 0), message)
+
+
+def _error(source: str, lineno: int, col_offset: int, message: str) -> ExpressionError:
+    """An error pointing at line `lineno` (1-based), UTF-8 byte `col_offset` (0-based)."""
+    column, line = _location(source, lineno, col_offset)
     start = max(column - _CONTEXT, 0)
     shown = (
         ("..." if start else "") + line[start : column + _CONTEXT] + ("..." if column + _CONTEXT < len(line) else "")
@@ -221,7 +235,7 @@ def _error(source: str, node: ast.AST, message: str) -> ExpressionError:
 
 def _check_name(source: str, node: ast.AST, name: str) -> None:
     if name.startswith("__"):
-        raise _error(source, node, f"name {name!r} is not allowed (dunder names are rejected)")
+        raise _node_error(source, node, f"name {name!r} is not allowed (dunder names are rejected)")
 
 
 class _Builder:
@@ -244,7 +258,7 @@ class _Builder:
         return found
 
     def error(self, node: ast.AST, message: str) -> ExpressionError:
-        return _error(self.source, node, message)
+        return _node_error(self.source, node, message)
 
     def children(self, node: ast.AST) -> list[ast.AST]:
         """The operand nodes of an allowed node; raises for anything not allowed."""
@@ -266,9 +280,13 @@ class _Builder:
             return list(node.values)
         if isinstance(node, ast.Attribute):
             if node.attr not in ("real", "imag"):
-                # Point at the attribute name, not at the start of the expression before it.
-                where = ast.Name(lineno=node.end_lineno, col_offset=node.end_col_offset - len(node.attr.encode()))
-                raise self.error(where, f"attribute access '.{node.attr}' is not allowed (only .real and .imag)")
+                # Point at the attribute name (it ends the node), not at the expression before it.
+                raise _error(
+                    self.source,
+                    node.end_lineno or node.lineno,
+                    (node.end_col_offset or 0) - len(node.attr.encode()),
+                    f"attribute access '.{node.attr}' is not allowed (only .real and .imag)",
+                )
             return [node.value]
         if isinstance(node, ast.Call):
             return self.call_operands(node)
@@ -329,9 +347,14 @@ class _Builder:
             self.names.setdefault(node.id)
             return self.intern(("name", node.id))
         if isinstance(node, ast.Constant):
-            if type(node.value) not in (bool, int, float, complex):
-                raise self.error(node, f"constants of type {type(node.value).__name__} are not supported")
-            return self.intern(("const", node.value))
+            value = node.value
+            if type(value) is str:  # a byte string, as in numexpr 2
+                if not value.isascii():
+                    raise self.error(node, "str constants must be ASCII (they are byte strings; or write b'...')")
+                value = value.encode("ascii")
+            if type(value) not in (bool, int, float, complex, bytes):
+                raise self.error(node, f"constants of type {type(value).__name__} are not supported")
+            return self.intern(("const", value))
         if isinstance(node, ast.BinOp):
             return self.intern(("op", _BINARY_OPERATORS[type(node.op)], tuple(args)))
         if isinstance(node, ast.UnaryOp):
@@ -386,8 +409,8 @@ def parse(source: str) -> Parsed:
     try:
         module = ast.parse(text, mode="exec")
     except SyntaxError as error:
-        node = ast.Constant(value=None, lineno=error.lineno or 1, col_offset=max((error.offset or 1) - 1, 0))
-        raise _error(text, node, f"invalid syntax: {error.msg}") from None
+        column = max((error.offset or 1) - 1, 0)
+        raise _error(text, error.lineno or 1, column, f"invalid syntax: {error.msg}") from None
     except (RecursionError, MemoryError):
         raise ValueError("expression too long or too deeply nested") from None
     if not module.body:

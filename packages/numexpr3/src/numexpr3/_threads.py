@@ -2,8 +2,9 @@
 
 - ``NUMEXPR_MAX_THREADS``: the pool's capacity (`MAX_THREADS`, default 64), read by the VM
   at import.
-- ``NUMEXPR_NUM_THREADS``, else ``OMP_NUM_THREADS``: the initial thread count; unset, empty
-  or not an integer means the default, the number of usable cores capped at `MAX_THREADS`.
+- ``NUMEXPR_NUM_THREADS``, else ``OMP_NUM_THREADS``: the initial thread count (capped at
+  `MAX_THREADS`); unset or empty means the default, the number of usable cores capped at
+  `MAX_THREADS`; anything else that is not an integer >= 1 raises ValueError naming it.
 
 `set_num_threads` clamps counts above `MAX_THREADS` and raises ValueError below 1
 (numexpr 2 printed to stderr and returned -1 instead).
@@ -19,6 +20,7 @@ __all__ = [
     "MAX_THREADS",
     "detect_number_of_cores",
     "get_num_threads",
+    "get_vml_num_threads",
     "get_vml_version",
     "ncores",
     "nthreads",
@@ -30,7 +32,7 @@ __all__ = [
 
 
 def detect_number_of_cores() -> int:
-    """The number of cores this process may run on (CPU affinity and cgroup-limited where known)."""
+    """The number of cores this process may run on (its CPU affinity where the OS has one)."""
     if hasattr(os, "process_cpu_count"):  # Python >= 3.13
         count = os.process_cpu_count()
     elif hasattr(os, "sched_getaffinity"):
@@ -57,10 +59,29 @@ def get_num_threads() -> int:
 
 
 def _environment_count(name: str) -> int | None:
-    try:
-        return int(os.environ.get(name, "").strip())
-    except ValueError:
+    """The thread count in environment variable `name`, None when unset or empty."""
+    text = os.environ.get(name, "").strip()
+    if not text:
         return None
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(f"environment variable {name}={text!r}: expected a thread count, an integer >= 1")
+    return count
+
+
+def _init_num_threads() -> int:
+    """Set the thread count from the environment as at import; returns it (numexpr 2's name).
+
+    ``NUMEXPR_NUM_THREADS``, else ``OMP_NUM_THREADS``, else the usable cores; at most
+    `MAX_THREADS`.
+    """
+    requested = _environment_count("NUMEXPR_NUM_THREADS") or _environment_count("OMP_NUM_THREADS")
+    count = min(requested or detect_number_of_cores(), MAX_THREADS)
+    _core.set_num_threads(count)
+    return count
 
 
 def set_vml_accuracy_mode(mode: str | None) -> None:
@@ -73,6 +94,10 @@ def set_vml_num_threads(n: int) -> None:
     """Compatibility no-op (numexpr 2 with Intel VML)."""
 
 
+def get_vml_num_threads() -> None:
+    """Compatibility: there is no VML; returns None."""
+
+
 def get_vml_version() -> None:
     """Compatibility: there is no VML; returns None."""
 
@@ -83,7 +108,5 @@ use_vml = False
 MAX_THREADS: int = _core.max_threads()
 #: Usable cores, detected at import.
 ncores: int = detect_number_of_cores()
-_requested = _environment_count("NUMEXPR_NUM_THREADS") or _environment_count("OMP_NUM_THREADS")
 #: The thread count set at import (not updated by `set_num_threads`; see `get_num_threads`).
-nthreads: int = min(max(_requested or ncores, 1), MAX_THREADS)
-_core.set_num_threads(nthreads)
+nthreads: int = _init_num_threads()
