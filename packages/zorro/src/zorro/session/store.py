@@ -56,6 +56,8 @@ METRICS = (
     "drift_late",
     "resolution",  # FRC (even vs odd frames) crossing of 0.143, Å
     "seconds",  # time taken to align and write
+    "pixel_size",  # Å per input pixel, as used
+    "voltage",  # kV, as used
 )
 
 # Migration k brings the schema from version k to k + 1; never edit a released one, append.
@@ -85,7 +87,7 @@ _MIGRATIONS: tuple[str, ...] = (
         movie_id INTEGER PRIMARY KEY REFERENCES movies(id),
         param_hash TEXT NOT NULL,
         frames INTEGER, dose REAL, drift_total REAL, drift_early REAL, drift_late REAL,
-        resolution REAL, seconds REAL,
+        resolution REAL, seconds REAL, pixel_size REAL, voltage REAL,
         outputs TEXT NOT NULL
     );
     CREATE TABLE events (
@@ -386,6 +388,22 @@ class SessionStore:
                 _log(db, "failed" if state == "failed" else "recovered", row["id"], reason)
         return [MovieRow(**row) for row in rows]
 
+    def unclaim(self, owner: str, reason: str) -> int:
+        """A clean stop: movies ``owner`` holds go back to ready, their attempt not counted."""
+        now = time.time()
+        with self._write() as db:
+            ids = [
+                r[0] for r in db.execute("SELECT id FROM movies WHERE state = 'running' AND lease_owner = ?", (owner,))
+            ]
+            for movie_id in ids:
+                db.execute(
+                    "UPDATE movies SET state = 'ready', attempts = MAX(attempts - 1, 0), changed = ?, "
+                    "lease_owner = NULL, lease_expires = NULL WHERE id = ?",
+                    (now, movie_id),
+                )
+                _log(db, "ready", movie_id, reason)
+        return len(ids)
+
     def adopt(self, movie_id: int, param_hash: str, metrics: dict, outputs: dict) -> None:
         """Record as done a movie whose complete outputs were found on disk (a manifest for
         ``param_hash`` written by a worker whose result the store never got)."""
@@ -497,7 +515,7 @@ class SessionStore:
         states = list(states)
         rows = self._db.execute(
             "SELECT m.id, m.path, m.state, m.finished, m.param_hash, x.frames, x.dose, x.drift_total, x.drift_early, "
-            "x.drift_late, x.resolution, x.seconds, x.outputs FROM movies m JOIN metrics x ON x.movie_id = m.id "
+            "x.drift_late, x.resolution, x.seconds, x.pixel_size, x.voltage, x.outputs FROM movies m JOIN metrics x ON x.movie_id = m.id "
             f"WHERE m.state IN ({_marks(states)}) ORDER BY m.mtime, m.id",
             states,
         )
