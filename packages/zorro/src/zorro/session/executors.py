@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -61,7 +62,9 @@ class LocalExecutor:
         self._futures: dict[cf.Future, str] = {}
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return cf.ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
+        )
 
     def capacity(self) -> int:
         return self.workers
@@ -101,6 +104,11 @@ class LocalExecutor:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the session, which stops them cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class DaskExecutor:

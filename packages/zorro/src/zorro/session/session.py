@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._errors import InputError
+from .._errors import InputError, ZorroError
 from .executors import Executor, Outcome
 from .gains import content_hash, orient_gain
 from .scan import Scanner, incompleteness
@@ -27,7 +27,7 @@ from .work import output_dir, read_manifest
 LOCK_NAME = "zorro-session.lock"
 
 
-class SessionLockedError(RuntimeError):
+class SessionLockedError(ZorroError):
     """Another watcher holds the output folder."""
 
 

@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._errors import ZorroError
+
 STORE_NAME = "zorro-session.sqlite"
 
 STATES = {
@@ -113,7 +115,7 @@ _MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
-class StoreError(RuntimeError):
+class StoreError(ZorroError):
     """The session store cannot be used: newer schema, not a session folder, bad request."""
 
 
