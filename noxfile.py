@@ -164,6 +164,9 @@ def bench(session: nox.Session) -> None:
             "python", str(ROOT / "packages" / package / "benchmarks" / "run.py"),
             "--predecessor-python", pred_python, *session.posargs,
         )  # fmt: skip
+    # zorro's session layer against back-to-back alignment (watch's throughput and overhead).
+    quick = [arg for arg in session.posargs if arg == "--quick"]
+    session.run("python", str(ROOT / "packages" / "zorro" / "benchmarks" / "session.py"), *quick)
 
 
 @nox.session(python=PYTHON, requires=["wheels"], default=False)

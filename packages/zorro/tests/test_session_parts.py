@@ -214,15 +214,25 @@ def test_gain_orientation_is_found_once_and_registered(tmp_path):
     assert row["orientation"] is None
     params = {"format": "mrcz", "save_movie": False, "report": False}
     params["align"] = {"band": 2, "workers": 1, "gain": row["copy"], "gain_orientation": "auto"}
+    original = paths["gain"].read_bytes()
+
+    def overwrite_the_gain(progress) -> None:  # the microscope's gain file changes mid-session
+        if progress.counts["running"] and paths["gain"].read_bytes() == original:
+            mrcz.write(paths["gain"], np.ones((96, 128), np.float32), pixel_size=1.0, overwrite=True)
+
     executor = LocalExecutor(1)
     try:
         counts = Session(
-            out, params, executor, files=[str(paths["movie"])], settle=0.0, poll=0.2, gain_source=str(paths["gain"])
-        ).run()
+            out, params, executor, files=[str(paths["movie"])], settle=0.0, poll=0.2,
+            gain_source=str(paths["gain"]), on_progress=overwrite_the_gain,
+        ).run()  # fmt: skip
     finally:
         executor.close()
     assert counts["done"] == 1
     with SessionStore(out) as store:
         assert store.gain(row["hash"])["orientation"] == "rot270+flip"
         used = store.parameter_set(store.setting("parameters"))
+        (changed,) = store.events(kind="gain_changed")
     assert used["align"]["gain_orientation"] == "rot270+flip"
+    assert used["align"]["gain"] == row["copy"] and Path(row["copy"]).read_bytes() == original
+    assert "this session keeps its copy" in changed["detail"]

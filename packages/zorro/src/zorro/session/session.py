@@ -131,6 +131,7 @@ class Session:
         root = None if self.scanner is None else str(self.scanner.root)
         store.set_settings(input_dir=root, settle=self.settle, max_attempts=self.max_attempts)
         store.log("start", f"watcher {self.owner}")
+        self._cpu = time.process_time()
         # Holding the lock, no one else can hold a lease: whatever ran before was interrupted.
         store.release_leases(expired_only=False, max_attempts=self.max_attempts)
         if self.params["align"].get("gain_orientation") != "auto":
@@ -177,7 +178,7 @@ class Session:
             self.executor.cancel(key)
         self._keys.clear()
         store.unclaim(self.owner, "the watcher stopped")
-        store.log("stop", f"watcher {self.owner}")
+        store.log("stop", f"watcher {self.owner}; its own CPU time {time.process_time() - self._cpu:.3f} s")
 
     # -- steps ----------------------------------------------------------------------
 
