@@ -133,7 +133,7 @@ def _star_rows(star: Path, out: Path) -> list:
 def test_kill_minus_9_loses_nothing_and_redoes_nothing(tmp_path, movie_files):
     in_dir = tmp_path / "in"
     in_dir.mkdir()
-    for k, source in enumerate([*movie_files, *movie_files[:1]]):
+    for k, source in enumerate(movie_files[:4]):
         shutil.copy(source, in_dir / f"m{k}.mrc")
     reference, out = tmp_path / "uninterrupted", tmp_path / "out"
     _finish(_watch(in_dir, reference, "--settle", "0.2", "--exit-when-idle", "1"))
@@ -156,7 +156,7 @@ def test_kill_minus_9_loses_nothing_and_redoes_nothing(tmp_path, movie_files):
     _finish(_watch(in_dir, out, "--settle", "0.2", "--exit-when-idle", "1"))
     assert _outputs_stamp(out, finished) == before  # finished movies untouched
     with SessionStore(out, create=False) as store:
-        assert store.counts()["done"] == 6
+        assert store.counts()["done"] == 4
         for m in store.movies():  # finished ones ran once, the interrupted one at most twice
             assert _runs(store, m.path) == 1 if Path(m.path).stem in finished else 1 <= _runs(store, m.path) <= 2
         export(store, Filters())
@@ -219,7 +219,7 @@ def test_dask_scheduler_and_workers_match_the_local_pool(tmp_path, movie_files):
 
     in_dir = tmp_path / "in"
     in_dir.mkdir()
-    for source in movie_files:
+    for source in movie_files[:4]:
         shutil.copy(source, in_dir / source.name)
     local = LocalExecutor(2)
     try:
@@ -252,7 +252,7 @@ def test_dask_scheduler_and_workers_match_the_local_pool(tmp_path, movie_files):
         def kill_one_mid_movie(progress) -> None:
             if progress.counts["running"] and not killed:
                 killed.append(time.monotonic())
-            elif killed and len(killed) == 1 and time.monotonic() - killed[0] > 1.0:
+            elif len(killed) == 1 and time.monotonic() - killed[0] > 0.7:  # its first movie (and import) runs
                 workers[0].kill()
                 killed.append(time.monotonic())
 
@@ -267,7 +267,7 @@ def test_dask_scheduler_and_workers_match_the_local_pool(tmp_path, movie_files):
             process.wait()
 
     with SessionStore(tmp_path / "local") as a, SessionStore(tmp_path / "dask") as b:
-        assert a.counts()["done"] == b.counts()["done"] == 5
+        assert a.counts()["done"] == b.counts()["done"] == 4
         attempts = [m.attempts for m in b.movies()]
         assert max(attempts) == 2 and attempts.count(2) >= 1  # the lost movie: one attempt more, no more
         assert any("worker lost" in e["detail"] for e in b.events(1000, kind="retry"))
@@ -276,6 +276,6 @@ def test_dask_scheduler_and_workers_match_the_local_pool(tmp_path, movie_files):
         for name, row in ours.items():
             for key in ("drift_total", "drift_early", "drift_late", "resolution", "dose", "frames"):
                 assert theirs[name][key] == row[key], (name, key)
-    for source in movie_files:
+    for source in movie_files[:4]:
         name = f"{source.stem}_sum_dw.mrc"
         np.testing.assert_array_equal(mrcz.read(tmp_path / "local" / name), mrcz.read(tmp_path / "dask" / name))
