@@ -190,8 +190,15 @@ def test_session_commands(tmp_path, small_movie_file, capsys):
     capsys.readouterr()
     assert main(["session", "reprocess", str(out), "--outdated"]) == 0
     assert capsys.readouterr().out.startswith("0 movie(s)")
-    with SessionStore(out) as store:
-        store.mark_outdated("another")
+    # Outputs lost: the movie is redone at the next start.
+    (out / "b.star").unlink()
+    main(["batch", str(inputs / "b.mrcz"), "-o", str(out), "--band", "2", "--no-report", "-q"])
+    assert (out / "b.star").exists() and (out / "b_sum_dw.mrcz").stat().st_mtime_ns != stamp
+    # Other parameters: b becomes outdated, and is redone only when asked.
+    stamp = (out / "b_sum_dw.mrcz").stat().st_mtime_ns
+    assert main(["batch", str(inputs / "b.mrcz"), "-o", str(out), "--band", "3", "--no-report", "-q"]) == 1
+    assert "1 movie(s) outdated, not redone" in capsys.readouterr().out
+    assert (out / "b_sum_dw.mrcz").stat().st_mtime_ns == stamp
     assert main(["session", "reprocess", str(out), "--outdated"]) == 0
     assert capsys.readouterr().out.startswith("1 movie(s)")
     assert main(["session", "reprocess", str(out), str(inputs / "zzz.mrcz")]) == 2
