@@ -243,3 +243,19 @@ def test_gain_orientation_is_found_once_and_registered(tmp_path):
     assert used["align"]["gain_orientation"] == "rot270+flip"
     assert used["align"]["gain"] == row["copy"] and Path(row["copy"]).read_bytes() == original
     assert "this session keeps its copy" in changed["detail"]
+
+
+def test_the_engine_imports_nothing_of_the_session_layer():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, zorro, zorro.pipeline, zorro.cli; import zorro.session; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'distributed', 'dask', 'PySide6'}))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"  # Dask only when asked for; no Qt
+    code = "import sys, zorro, zorro.pipeline; print([m for m in sys.modules if m.startswith('zorro.session')])"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )
