@@ -284,7 +284,7 @@ def third_party_dependencies() -> list[str]:
 @nox.session(python=PYTHON, tags=["lint"])
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on each package's src/ (its [tool.mypy]), the siblings read from their sources."""
-    session.install("mypy==2.4.1", "scipy-stubs==1.17.1.5", "types-tqdm==4.70.0.20261106", *third_party_dependencies())
+    session.install("mypy==2.4.1", "scipy-stubs==1.17.1.5", *third_party_dependencies())
     sources = os.pathsep.join(str(ROOT / "packages" / p / "src") for p in PACKAGES)
     for package in PACKAGES:
         config = str(ROOT / "packages" / package / "pyproject.toml")
@@ -310,6 +310,9 @@ def bench(session: nox.Session) -> None:
             "python", str(ROOT / "packages" / package / "benchmarks" / "run.py"),
             "--predecessor-python", pred_python, *session.posargs,
         )  # fmt: skip
+    # zorro's session layer against back-to-back alignment (watch's throughput and overhead).
+    quick = [arg for arg in session.posargs if arg == "--quick"]
+    session.run("python", str(ROOT / "packages" / "zorro" / "benchmarks" / "session.py"), *quick)
 
 
 @nox.session(python=PYTHON, requires=[OWN_WHEELS], default=False)

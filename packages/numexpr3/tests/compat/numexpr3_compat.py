@@ -4,15 +4,10 @@ names an item the module does not have."""
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from pathlib import Path
 
 import pytest
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 LIST = Path(__file__).with_name("differences.toml")
 

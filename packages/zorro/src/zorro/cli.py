@@ -1,14 +1,11 @@
-"""The ``zorro`` command line: align, batch, simulate, gain-orient."""
+"""The ``zorro`` command line: align, simulate, gain-orient, and the session commands
+(watch, batch, session; in :mod:`zorro.session.cli`)."""
 
 from __future__ import annotations
 
 import argparse
 import glob
-import multiprocessing
-import os
 import sys
-import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +29,7 @@ _TUNING = (
 )
 
 
-def _add_align_options(parser: argparse.ArgumentParser) -> None:
+def _add_align_options(parser: argparse.ArgumentParser, orientation_default: str = "rot0") -> None:
     out = parser.add_argument_group("outputs")
     out.add_argument("--out-dir", "-o", required=True, type=Path, help="directory for the outputs (created if needed)")
     out.add_argument(
@@ -53,11 +50,13 @@ def _add_align_options(parser: argparse.ArgumentParser) -> None:
 
     det = parser.add_argument_group("detector")
     det.add_argument("--gain", type=Path, help="gain reference (MRC/TIFF), multiplied into every frame")
+    auto = orientation_default == "auto"
     det.add_argument(
         "--gain-orientation",
-        choices=ORIENTATIONS,
-        default="rot0",
-        help="turns the gain reference into the frames' orientation (find it with `zorro gain-orient`)",
+        choices=("auto", *ORIENTATIONS) if auto else ORIENTATIONS,
+        default=orientation_default,
+        help="turns the gain reference into the frames' orientation (find it with `zorro gain-orient`"
+        + ("; auto: the session's registry, else found once on the first movies)" if auto else ")"),
     )
     det.add_argument(
         "--defects",
@@ -133,43 +132,13 @@ def _cmd_align(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _expand(patterns: list[str]) -> list[str]:
+def expand_patterns(patterns: list[str]) -> list[str]:
+    """The files shell-style patterns (``**`` included) match, in order, each once."""
     movies: list[str] = []
     for pattern in patterns:
         matches = sorted(glob.glob(pattern, recursive=True))  # noqa: PTH207 (shell-style patterns, ** included)
         movies += matches if matches else ([pattern] if Path(pattern).exists() else [])
     return list(dict.fromkeys(movies))
-
-
-def _cmd_batch(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    movies = _expand(args.patterns)
-    if not movies:
-        print(f"zorro: no movies match {' '.join(args.patterns)}", file=sys.stderr)
-        return 2
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    workers = max(1, min(args.workers, len(movies)))
-    threads = args.threads or max(1, cores // workers)
-    failures: dict[str, str] = {}
-    # Fresh interpreters, not fork(): the parent's thread pools (FFT, numexpr3) do not survive a fork.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_process_one, movie, args, threads): movie for movie in movies}
-        with tqdm(total=len(movies), unit="movie", desc="zorro batch", disable=args.quiet) as bar:
-            for future in as_completed(futures):
-                movie = futures[future]
-                try:
-                    future.result()
-                except Exception as exc:  # one bad movie must not stop the others
-                    failures[movie] = f"{type(exc).__name__}: {exc}"
-                    detail = "" if isinstance(exc, (ZorroError, OSError)) else "\n" + traceback.format_exc()
-                    tqdm.write(f"zorro: FAILED {movie}: {failures[movie]}{detail}", file=sys.stderr)
-                bar.update()
-    done = len(movies) - len(failures)
-    print(f"zorro batch: {done} of {len(movies)} movies aligned, {len(failures)} failed; outputs in {args.out_dir}")
-    for movie, reason in failures.items():
-        print(f"  failed: {movie}: {reason}")
-    return 1 if failures else 0
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -235,22 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     align.add_argument("movies", nargs="+", metavar="MOVIE", help="movie file(s)")
     _add_align_options(align)
-    align.add_argument("--threads", type=int, help="threads for FFTs and kernels (default: all cores)")
+    align.add_argument("--threads", type=int, help="threads for FFTs and kernels (default: all usable cores)")
     align.set_defaults(run=_cmd_align)
 
-    batch = commands.add_parser(
-        "batch",
-        help="align every movie matching the patterns on a process pool",
-        description="Align every movie matching the GLOB patterns (quote them; ** recurses) on a pool of "
-        "processes with a progress bar. A movie that fails is reported and the others go on; the exit "
-        "status is 1 if any failed.",
-    )
-    batch.add_argument("patterns", nargs="+", metavar="GLOB", help="file patterns, e.g. 'session/*.mrcz'")
-    _add_align_options(batch)
-    batch.add_argument("--workers", "-j", type=int, default=1, help="processes (default: %(default)s)")
-    batch.add_argument("--threads", type=int, help="threads per process (default: cores / workers)")
-    batch.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    batch.set_defaults(run=_cmd_batch)
+    from .session.cli import add_commands
+
+    add_commands(commands, _add_align_options, _params)
 
     sim = commands.add_parser(
         "simulate",

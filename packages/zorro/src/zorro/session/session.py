@@ -1,0 +1,269 @@
+"""The session loop: scan, settle, check, queue, run, record; and the lock that makes one
+watcher per output folder.
+
+Every decision is written to the store before it is acted on, so a watcher killed at any
+point (``kill -9``) resumes where it was: movies it held go back to ready, a movie whose
+manifest a worker wrote before the kill is taken as done without being redone.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .._errors import InputError, ZorroError
+from .executors import Executor, Outcome
+from .gains import content_hash, orient_gain
+from .scan import Scanner, incompleteness
+from .store import SessionStore
+from .work import output_dir, read_manifest
+
+LOCK_NAME = "zorro-session.lock"
+
+
+class SessionLockedError(ZorroError):
+    """Another watcher holds the output folder."""
+
+
+class SessionLock:
+    """An exclusive lock on ``OUT/zorro-session.lock`` (flock: released by the kernel when
+    its holder dies, even by ``kill -9``); the file says who holds it."""
+
+    def __init__(self, out_dir: str | os.PathLike):
+        self.path = Path(out_dir) / LOCK_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _lock(self._fd)
+        except OSError:
+            holder = os.pread(self._fd, 4096, 0).decode(errors="replace").strip() or "another process"
+            os.close(self._fd)
+            raise SessionLockedError(f"{self.path.parent} is in use by {holder}") from None
+        os.ftruncate(self._fd, 0)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        os.pwrite(self._fd, f"pid {os.getpid()} on {socket.gethostname()} since {stamp}\n".encode(), 0)
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing drops the lock
+            self._fd = -1
+
+
+def _lock(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+@dataclass
+class Progress:
+    """What the progress line shows."""
+
+    counts: dict[str, int]
+    per_hour: float
+    in_flight: int
+    message: str = ""
+
+
+@dataclass
+class Session:
+    """One session over ``out_dir``: movies found by ``scanner`` under its root (``watch``)
+    or the fixed ``files`` (``batch``), aligned with ``params`` on ``executor``.
+
+    ``params`` holds ``format``, ``save_movie``, ``report`` and ``align`` (Parameters fields,
+    JSON values); ``align["gain_orientation"] == "auto"`` finds the gain's orientation on the
+    first ready movies once, unless the registry knows it."""
+
+    out_dir: Path
+    params: dict
+    executor: Executor
+    scanner: Scanner | None = None
+    files: list[str] | None = None
+    companion: str | None = None
+    settle: float = 20.0
+    poll: float = 2.0
+    max_attempts: int = 3
+    lease: float = 300.0
+    newest_first: bool = False
+    exit_when_idle: float | None = None
+    gain_source: str | None = None
+    on_progress: Callable[[Progress], None] | None = None
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+
+    def __post_init__(self) -> None:
+        if (self.scanner is None) == (self.files is None):
+            raise ValueError("a session watches a folder (scanner) or takes files, not both or neither")
+        self.out_dir = Path(self.out_dir)
+        self._keys: dict[str, tuple[int, str]] = {}  # executor key -> (movie id, output folder)
+        self._param_hash: str | None = None
+        self._gain_stat: tuple[int, float] | None = None
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None) -> dict[str, int]:
+        """Run until ``stop`` is set, or idle for ``exit_when_idle`` s (``files``: until every
+        one has an outcome). Returns the final counts per state."""
+        stop = stop or threading.Event()
+        lock = SessionLock(self.out_dir)
+        try:
+            with SessionStore(self.out_dir) as store:
+                self._start(store)
+                try:
+                    self._loop(store, stop)
+                finally:
+                    self._stop(store)
+                return store.counts()
+        finally:
+            lock.release()
+
+    def _start(self, store: SessionStore) -> None:
+        root = None if self.scanner is None else str(self.scanner.root)
+        store.set_settings(input_dir=root, settle=self.settle, max_attempts=self.max_attempts)
+        store.log("start", f"watcher {self.owner}")
+        self._cpu = time.process_time()
+        # Holding the lock, no one else can hold a lease: whatever ran before was interrupted.
+        store.release_leases(expired_only=False, max_attempts=self.max_attempts)
+        if self.params["align"].get("gain_orientation") != "auto":
+            self._use_parameters(store)
+
+    def _use_parameters(self, store: SessionStore) -> None:
+        self._param_hash = store.add_parameter_set(self.params)
+        store.set_settings(parameters=self._param_hash)
+        store.mark_outdated(self._param_hash)
+        for movie in store.movies(["done"]):  # done, but are its outputs still there?
+            if read_manifest(movie.path, self._out(movie.path), self._param_hash) is None:
+                store.requeue(movie.id, "its outputs are missing or incomplete")
+
+    def _loop(self, store: SessionStore, stop: threading.Event) -> None:
+        last_scan = last_beat = 0.0
+        idle_since = time.monotonic()
+        while not stop.is_set():
+            now = time.monotonic()
+            if now - last_scan >= self.poll:
+                self._scan(store)
+                last_scan = now
+            self._fill(store)
+            outcomes = self.executor.results(timeout=min(self.poll, 0.5) if self._keys else 0)
+            for outcome in outcomes:
+                self._record(store, outcome)
+            if now - last_beat >= self.lease / 3:
+                store.renew(self.owner, self.lease)
+                last_beat = now
+            counts = store.counts()
+            if self.on_progress is not None:
+                self.on_progress(Progress(counts, store.throughput(), len(self._keys)))
+            busy = self._keys or any(counts[s] for s in ("seen", "settling", "ready"))
+            if busy or outcomes:
+                idle_since = now
+            if self.files is not None and not busy:
+                return
+            if self.exit_when_idle is not None and now - idle_since >= self.exit_when_idle:
+                return
+            if not outcomes and not self._keys:
+                stop.wait(min(self.poll, 0.5))
+
+    def _stop(self, store: SessionStore) -> None:
+        for key in list(self._keys):
+            self.executor.cancel(key)
+        self._keys.clear()
+        store.unclaim(self.owner, "the watcher stopped")
+        store.log("stop", f"watcher {self.owner}; its own CPU time {time.process_time() - self._cpu:.3f} s")
+
+    # -- steps ----------------------------------------------------------------------
+
+    def _out(self, movie: str) -> Path:
+        return output_dir(movie, None if self.scanner is None else self.scanner.root, self.out_dir)
+
+    def _scan(self, store: SessionStore) -> None:
+        if self.scanner is not None:
+            store.observe(self.scanner.scan())
+        else:
+            files = []
+            for path in self.files:
+                try:
+                    st = Path(path).stat()
+                except FileNotFoundError:
+                    continue
+                files.append((str(Path(path).absolute()), st.st_size, st.st_mtime))
+            store.observe(files)
+        for movie in store.settled(self.settle):
+            reason = incompleteness(movie.path, self.companion)
+            if reason is None:
+                store.mark_ready(movie.id)
+            else:
+                store.mark_incomplete(movie.id, reason)
+        self._watch_gain(store)
+
+    def _fill(self, store: SessionStore) -> None:
+        """Keep about twice the executor's capacity in flight (the queue stays on our side)."""
+        if self._param_hash is None and not self._resolve_gain(store):
+            return
+        room = 2 * self.executor.capacity() - len(self._keys)
+        for movie in store.claim(room, self.owner, self.lease, newest_first=self.newest_first):
+            out = self._out(movie.path)
+            manifest = read_manifest(movie.path, out, self._param_hash)
+            if manifest is not None:  # a worker finished it before the watcher could record it
+                store.adopt(movie.id, self._param_hash, manifest["metrics"], manifest["outputs"])
+                continue
+            key = f"zorro-{movie.id}-{movie.attempts}-{uuid.uuid4().hex[:8]}"
+            self._keys[key] = (movie.id, str(out))
+            self.executor.submit(key, movie.path, str(out), self.params, self._param_hash)
+
+    def _record(self, store: SessionStore, outcome: Outcome) -> None:
+        movie_id, _ = self._keys.pop(outcome.key)
+        if outcome.manifest is not None:
+            manifest = outcome.manifest
+            store.finish(movie_id, self.owner, self._param_hash, manifest["metrics"], manifest["outputs"])
+            return
+        error = outcome.error
+        if outcome.lost:
+            reason = f"worker lost ({type(error).__name__ if error else 'cancelled'})"
+        else:
+            reason = f"{type(error).__name__}: {error}"
+        permanent = isinstance(error, (InputError, FileNotFoundError)) and not outcome.lost
+        store.fail(movie_id, self.owner, reason, max_attempts=self.max_attempts, permanent=permanent)
+
+    # -- the gain reference -----------------------------------------------------------
+
+    def _resolve_gain(self, store: SessionStore) -> bool:
+        """With orientation "auto": look the gain up, else orient it on the first ready movies
+        (up to 3, once). True when the parameter set is settled."""
+        align = self.params["align"]
+        row = store.gain(content_hash(align["gain"]))
+        if row is None or row["orientation"] is None:
+            ready = [m.path for m in store.movies(["ready"])][:3]
+            if not ready:
+                return False
+            orient_gain(store, row["hash"], ready)
+            row = store.gain(row["hash"])
+        self.params = {**self.params, "align": {**align, "gain_orientation": row["orientation"]}}
+        self._use_parameters(store)
+        return True
+
+    def _watch_gain(self, store: SessionStore) -> None:
+        """Report a gain reference overwritten mid-session (the session keeps its copy)."""
+        if self.gain_source is None:
+            return
+        try:
+            st = Path(self.gain_source).stat()
+        except OSError:
+            return
+        stat = (st.st_size, st.st_mtime)
+        if self._gain_stat is not None and stat != self._gain_stat:
+            digest = content_hash(self.gain_source)
+            if store.gain(digest) is None:
+                store.log("gain_changed", f"{self.gain_source} changed (now {digest}); this session keeps its copy")
+                if self.on_progress is not None:
+                    self.on_progress(Progress(store.counts(), 0.0, len(self._keys), "the gain reference changed"))
+        self._gain_stat = stat
