@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import glob
 import multiprocessing
-import os
 import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -148,7 +147,9 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if not movies:
         print(f"zorro: no movies match {' '.join(args.patterns)}", file=sys.stderr)
         return 2
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    import numexpr3
+
+    cores = numexpr3.detect_number_of_cores()
     workers = max(1, min(args.workers, len(movies)))
     threads = args.threads or max(1, cores // workers)
     failures: dict[str, str] = {}
