@@ -8,7 +8,7 @@ uncorrected fixed-pattern gain (0-5 %) with hot pixels, dose (0.1-4 e⁻/px/fram
 six movies of issue 12. Each cell is simulated with several seeds; per cell the table has
 the median RMS error of zorro, of the plain aligner and of reporting no motion, the worst
 frame of each, and the coverage of zorro's error bars (fraction of frame coordinates whose
-true error lies within the reported 1σ and 2σ).
+true error lies within the reported 1 and 2 sigma).
 """
 
 from __future__ import annotations
@@ -155,8 +155,10 @@ def run(full: bool, seeds: int) -> list[Cell]:
 
 def table(chosen: list[Cell]) -> list[str]:
     lines = [
-        "| factor | cell | zorro RMS px | plain RMS px | zero motion RMS px | zorro / plain | worst frame px "
-        "(zorro / plain / zero) | 1σ / 2σ coverage | goal |",
+        (
+            "| factor | cell | zorro RMS px | plain RMS px | zero motion RMS px | zorro / plain | worst frame px "
+            "(zorro / plain / zero) | 1 / 2 sigma coverage | goal |"
+        ),
         "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for cell in chosen:
@@ -179,12 +181,12 @@ def summary(chosen: list[Cell]) -> list[str]:
     worst = int(np.argmax(ratios))
     cover1 = np.array([c.results["coverage"][1] for c in chosen])
     met = sum(verdict(c)[0] for c in chosen)
+    worse = sum(c.results["rms"]["zorro"] > c.results["rms"]["zero"] for c in chosen)
     return [
         f"goal met in {met} of {len(chosen)} cells",
         f"zorro / plain RMS: median {np.median(ratios):.2f}, worst {ratios[worst]:.2f} ({chosen[worst].label})",
-        f"1σ coverage: median {np.median(cover1):.2f}, range {cover1.min():.2f}-{cover1.max():.2f} (goal 0.58-0.78)",
-        "zorro worse than zero motion in "
-        f"{sum(c.results['rms']['zorro'] > c.results['rms']['zero'] for c in chosen)} cells",
+        f"1-sigma coverage: median {np.median(cover1):.2f}, range {cover1.min():.2f}-{cover1.max():.2f} (goal 0.58-0.78)",
+        f"zorro worse than zero motion in {worse} cells",
     ]
 
 
@@ -210,8 +212,8 @@ def plot(chosen: list[Cell], path) -> None:
     fig.savefig(path / "grid.png", dpi=90)
 
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
-    ax.plot([c.results["coverage"][1] for c in chosen], "o", label="within 1σ")
-    ax.plot([c.results["coverage"][2] for c in chosen], "s", label="within 2σ")
+    ax.plot([c.results["coverage"][1] for c in chosen], "o", label="within 1 sigma")
+    ax.plot([c.results["coverage"][2] for c in chosen], "s", label="within 2 sigma")
     ax.axhspan(0.58, 0.78, color="C0", alpha=0.15)
     ax.axhline(0.954, color="C1", lw=0.8, ls="--")
     ax.set(xlabel="grid cell", ylabel="fraction of frame coordinates", title="zorro's error bars against the truth")

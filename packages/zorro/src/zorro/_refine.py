@@ -24,6 +24,9 @@ import scipy.fft
 
 BFACTORS = (250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)
 """Gaussian low-passes tried, exp(-B q² / 4) with q in cycles per input pixel."""
+MIN_SIGNIFICANCE = 4.5
+"""A frame whose correlation peak is weaker (in noise standard deviations) carries no weight:
+pure noise reaches about 3.5 over the search window."""
 _NO_INFORMATION = 1e4  # variance (px²) of a frame whose correlation has no peak
 
 
@@ -90,36 +93,69 @@ class _Band:
         return float(np.sum((total.real**2 + total.imag**2) * self.lowpass, axis=0, dtype=np.float64) @ self.m)
 
 
+class _Overlap:
+    """How much of a frame's (tapered) window overlaps the windows of the others: the
+    correlation with their sum is this times the specimen's, so its slope would pull each
+    frame toward the middle of the others; the peak search divides it out (as the masked
+    normalised correlation does for pairs)."""
+
+    def __init__(self, window: tuple[np.ndarray, np.ndarray]) -> None:
+        self.acf = [np.correlate(w, w, mode="full") for w in window]  # lags -(n-1)..(n-1)
+        self.centre = [len(w) - 1 for w in window]
+
+    def _value(self, axis: int, lag: np.ndarray) -> np.ndarray:
+        return np.interp(lag + self.centre[axis], np.arange(self.acf[axis].size), self.acf[axis])
+
+    def log_gradient(self, offsets: np.ndarray, t: np.ndarray, h: float = 0.5) -> np.ndarray:
+        """∇ log Σ_k acf(offsets_k + t) by central differences (crop px)."""
+        gradient = np.empty(2)
+        for axis in (0, 1):
+            other = self._value(1 - axis, offsets[:, 1 - axis] + t[1 - axis])
+            up = self._value(axis, offsets[:, axis] + t[axis] + h) @ other
+            down = self._value(axis, offsets[:, axis] + t[axis] - h) @ other
+            gradient[axis] = (np.log(max(up, 1e-300)) - np.log(max(down, 1e-300))) / (2 * h)
+        return gradient
+
+
 def _terms(z: np.ndarray, columns: np.ndarray, qy: np.ndarray) -> np.ndarray:
     """Σ over the half-plane of z · [1, qy, qy²] x [m, m qx, m qx²] as a 3 x 3 array."""
     by_row = z @ columns  # (y, 3)
     return np.stack([by_row.sum(axis=0), qy @ by_row, (qy * qy) @ by_row])
 
 
-def _locate(product: np.ndarray, grid: _Band, start: np.ndarray, steps: int = 4):
-    """Newton steps from ``start`` (crop px) to the maximum of Re Σ m product e^{2 pi i q·t};
-    returns the position, its covariance (crop px²) and whether the peak is a real maximum."""
+def _locate(product: np.ndarray, grid: _Band, start: np.ndarray, offsets: np.ndarray | None = None, steps: int = 4):
+    """Newton steps from ``start`` (crop px) to the maximum of C(t) = Re Σ m product e^{2 pi i q·t}
+    divided by the windows' overlap at t (the other frames' window ``offsets``, crop px).
+
+    Returns the position, its covariance (crop px², None where C has no maximum) and the
+    peak's significance: C over its standard deviation were the terms pure noise of random
+    phase (sqrt(Σ m² |product|² / 2), inflated for correlated neighbouring frequencies).
+    """
     t = np.array(start, float)
     two_pi = 2 * np.pi
     for step in range(steps + 1):
         ey = np.exp(two_pi * 1j * grid.qy * t[0]).astype(np.complex64)
         ex = np.exp(two_pi * 1j * grid.qx * t[1]).astype(np.complex64)
-        z = product * ey[:, None] * ex[None, :]
-        re, im = _terms(z.real, grid.columns, grid.qy), _terms(z.imag, grid.columns, grid.qy)
+        terms = product * ey[:, None] * ex[None, :]
+        re, im = _terms(terms.real, grid.columns, grid.qy), _terms(terms.imag, grid.columns, grid.qy)
         gradient = -two_pi * np.array([im[1, 0], im[0, 1]])
+        if offsets is not None:  # of C / overlap: its Hessian is nearly C's over the overlap
+            gradient -= re[0, 0] * grid.overlap.log_gradient(offsets, t)
         hessian = -(two_pi**2) * np.array([[re[2, 0], re[1, 1]], [re[1, 1], re[0, 2]]])
         if not (hessian[0, 0] < 0 and np.linalg.det(hessian) > 0):
-            return t, None
+            return t, None, 0.0
         if step == steps:
             break
         move = -np.linalg.solve(hessian, gradient)
         t += np.clip(move, -1.0, 1.0)
         if np.abs(move).max() < 1e-4:
             steps = step + 1  # one more evaluation, at the converged position, for the errors
-    spread = _terms(z.imag**2, grid.columns_sq, grid.qy) * two_pi**2 * grid.oversampling
+    spread = _terms(terms.imag**2, grid.columns_sq, grid.qy) * two_pi**2 * grid.oversampling
     variance = np.array([[spread[2, 0], spread[1, 1]], [spread[1, 1], spread[0, 2]]])
     inverse = np.linalg.inv(hessian)
-    return t, inverse @ variance @ inverse
+    power = (product.real**2 + product.imag**2).sum(axis=0, dtype=np.float64) @ (grid.m**2)
+    significance = re[0, 0] / np.sqrt(max(power * grid.oversampling / 2, 1e-300))
+    return t, inverse @ variance @ inverse, float(significance)
 
 
 def _coarse_peak(product: np.ndarray, grid: _Band, radius: float) -> np.ndarray:
@@ -145,9 +181,11 @@ def measure(grid: _Band, shifts: np.ndarray, radius: float | None):
         mine = grid.spectra[k] * grid.ramp(shifts[k])
         product = grid.lowpass * np.conj(mine) * (total - mine)
         start = _coarse_peak(product, grid, radius) if radius else np.zeros(2)
-        t, covariance = _locate(product, grid, start)
-        if covariance is None or np.abs(t - start).max() > 2 * grid.map_pixel.max():
-            t = start  # no peak: keep the whole-pixel estimate, with no weight
+        offsets = np.delete(shifts[k] - shifts, k, axis=0) / grid.binning
+        t, covariance, significance = _locate(product, grid, start, offsets)
+        moved = np.abs(t - start).max()
+        if covariance is None or significance < MIN_SIGNIFICANCE or moved > 2 * grid.map_pixel.max():
+            t = start  # no peak, or one noise could make: keep the whole-pixel estimate, with no weight
         else:
             variances[k] = np.diag(covariance) * grid.binning**2
         positions[k] = shifts[k] + t * grid.binning
@@ -159,31 +197,44 @@ def smooth(
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """The path x under measurements ``measured`` (n, 2) with per-axis ``variances`` and the
     prior that second differences of x are N(0, 1/λ), λ (unless given) maximising the marginal
-    likelihood (shared by both axes). Returns x, its posterior covariance (2, n, n) and λ."""
+    likelihood (shared by both axes). The prior is made robust (Huber, by reweighting): where
+    the path bends more than twice what λ expects, as at the start of beam-induced motion, it
+    is let bend. Returns x, its posterior covariance (2, n, n) and λ."""
     n = len(measured)
     if n < 3:
         return measured.copy(), np.stack([np.diag(variances[:, a]) for a in range(2)]), 0.0
     difference = np.diff(np.eye(n), 2, axis=0)
-    roughness = difference.T @ difference
     precision = 1 / variances  # (n, 2)
-    scale = float(np.median(precision))
+    lams = [lam] if lam else float(np.median(precision)) * np.logspace(-4, 6, 21)
+    bend = np.ones(n - 2)
+    for _ in range(3):  # λ from the plain prior, then the bends it cannot explain let free
+        roughness = difference.T @ (bend[:, None] * difference)
+        chosen, fits = _most_likely(measured, precision, roughness, lams)
+        lams = [chosen]
+        path = np.stack([x for x, _ in fits], axis=1)
+        curvature = np.linalg.norm(difference @ path, axis=1) / np.sqrt(2)
+        bend = np.minimum(1.0, 2 / np.sqrt(chosen) / np.maximum(curvature, 1e-12))
+    covariance = np.stack([np.linalg.inv(p) for _, p in fits])
+    return path, covariance, float(chosen)
+
+
+def _most_likely(measured, precision, roughness, lams):
+    """The λ of ``lams`` with the largest marginal likelihood of the measurements, and the
+    posterior (mean, precision) per axis under it."""
+    n = len(measured)
     best = None
-    for lam in [lam] if lam else scale * np.logspace(-4, 6, 41):
+    for lam in lams:
         score, fits = 0.0, []
         for a in range(2):
             p = np.diag(precision[:, a]) + lam * roughness
             b = precision[:, a] * measured[:, a]
-            chol = np.linalg.cholesky(p)
             x = np.linalg.solve(p, b)
-            logdet = 2 * np.log(np.diag(chol)).sum()
+            logdet = 2 * np.log(np.diag(np.linalg.cholesky(p))).sum()
             score += -0.5 * (precision[:, a] @ measured[:, a] ** 2 - b @ x + logdet - (n - 2) * np.log(lam))
             fits.append((x, p))
         if best is None or score > best[0]:
             best = (score, lam, fits)
-    _, lam, fits = best
-    path = np.stack([x for x, _ in fits], axis=1)
-    covariance = np.stack([np.linalg.inv(p) for _, p in fits])
-    return path, covariance, float(lam)
+    return best[1], best[2]
 
 
 def _relative_to_first(path: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -222,15 +273,19 @@ def refine(
     crop: tuple[int, int],
     binning: np.ndarray,
     oversampling: float,
+    window: tuple[np.ndarray, np.ndarray],
     start: np.ndarray,
     max_shift: float,
     rounds: int = 10,
 ) -> Refined:
-    """Refine ``start`` (frames, 2; input px) against the frames' cropped ``spectra``."""
+    """Refine ``start`` (frames, 2; input px) against the frames' cropped ``spectra``, whose
+    frames were tapered by the separable ``window`` (profiles along y and x)."""
+    overlap = _Overlap(window)
     # The low-pass: the one whose measurements around the starting path are most precise.
     best = np.inf
     for bfactor in BFACTORS:
         band = _Band(spectra, crop, binning, oversampling, bfactor)
+        band.overlap = overlap
         _, variances = measure(band, start, None)
         error = float(np.sum(1 / np.mean(1 / variances, axis=0)))
         if error < best:
@@ -244,7 +299,7 @@ def refine(
     name = max(candidates, key=lambda c: grid.power(candidates[c][0]))
     path, covariance, lam, done = candidates[name]
     shifts, errors_rel = _relative_to_first(path, covariance)
-    found = _significant(path, covariance)
+    found = bool(_significant(path, covariance))
     if not found:  # the truth is within about the path's size of zero: say so in the errors
         errors_rel = np.sqrt(errors_rel**2 + shifts**2)
         shifts = np.zeros_like(shifts)

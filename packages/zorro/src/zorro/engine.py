@@ -1,14 +1,17 @@
-"""The alignment engine: pairwise masked normalised correlations, robust solve, exact sums.
+"""The alignment engine: pairwise masked normalised correlations, refinement, exact sums.
 
-Pass 1 reads each frame once: gain, defect repair, Fourier crop of its spectrum to the
-correlation grid, and the per-frame terms of the masked normalised cross-correlation
-(Padfield 2012). Every pair in the band is then correlated on that grid; each map's peak
-is searched after the Gaussian low-pass that makes it most significant, fitted to
-sub-pixel precision and weighted by its significance. A robust weighted least-squares
-solve turns the pairs into one shift per frame with an error estimate. Pass 2 reads each
-frame again, translates it exactly (a Fourier phase ramp on a padded grid, so nothing
-wraps around) and accumulates the plain, dose-weighted and even-frame sums in Fourier
-space. Memory: the movie, the cropped spectra of all frames and a few full spectra.
+``align`` runs the stages, each a function below: the detector (gain, defects, hot pixels
+from the sum of all frames); pass 1, which reads each frame once and keeps its spectrum
+Fourier-cropped to the correlation grid with the per-frame terms of the masked normalised
+cross-correlation (Padfield 2012); the pairwise correlations of every pair in the band, each
+peak searched after the Gaussian low-pass that makes it most significant and weighted by
+its significance; a robust weighted least-squares solve for the starting path; the
+refinement of each frame against the aligned sum of the others (``_refine``), which gives
+the shifts and honest errors, or zero motion when the data support none; pass 2, which
+reads each frame again, translates it exactly (a Fourier phase ramp on a padded grid, so
+nothing wraps around), accumulates the plain, dose-weighted and even-frame sums in Fourier
+space and hands the aligned frame to an optional sink. Memory: the movie, the cropped
+spectra of all frames and a few full spectra.
 """
 
 from __future__ import annotations
@@ -30,9 +33,8 @@ from ._errors import InputError
 from ._prepare import FramePreparer, find_hot_pixels
 from ._refine import Refined, refine
 from ._solve import solve
-from ._spectra import dose_normalisation, frc, inverse_twice_critical
+from ._spectra import cosine_ramp, dose_normalisation, frc, inverse_twice_critical
 from .io import Movie, check_frames, defect_mask, oriented_gain, read_defects, read_gain, read_movie
-
 
 _log = logging.getLogger("zorro")
 NO_PIXEL_SIZE = (
@@ -61,7 +63,9 @@ class Parameters:
     sigmas: tuple[float, ...] = (0.0, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
     """Gaussian low-pass widths (correlation-grid pixels) tried on each map."""
     exclude_origin: bool = False
-    """Leave the zero-shift pixel out of the peak search and fit (for fixed-pattern noise)."""
+    """Against fixed-pattern noise: leave the zero-shift pixel out of the pairwise peak search and
+    fit, and keep the pairwise path (the refinement against the sum of the other frames would
+    see the pattern again)."""
     min_significance: float = 4.0
     """Peak significance below which a pair's weight fades out."""
     outlier_threshold: float = 4.0
@@ -299,7 +303,7 @@ def align(movie: str | os.PathLike | np.ndarray | Movie, *, frame_sink: FrameSin
     start = time.perf_counter()
     movie = _as_movie(movie)
     timings["read"] = time.perf_counter() - start
-    n, h, w = movie.frames.shape
+    h, w = movie.frames.shape[1:]
     workers = p.workers or numexpr3.detect_number_of_cores()
     calibration = _resolve(p, movie)
     notes = []
@@ -316,25 +320,10 @@ def align(movie: str | os.PathLike | np.ndarray | Movie, *, frame_sink: FrameSin
     first_pass = _first_pass(movie.frames, detector.prepare, grid, workers)
     timings["spectra"] = time.perf_counter() - tick
 
-    tick = time.perf_counter()
-    pairs = _correlate_pairs(first_pass, grid, p, workers)
-    timings["correlate"] = time.perf_counter() - tick
-
-    tick = time.perf_counter()
-    solution = solve(
-        n, pairs["first"], pairs["second"], pairs["measured"], pairs["weight"], outlier_threshold=p.outlier_threshold
-    )
-    pairs.update(weight=solution.weights, residual=solution.residuals)
-    timings["solve"] = time.perf_counter() - tick
-
-    tick = time.perf_counter()
-    oversampling = grid.crop[0] * grid.crop[1] / (grid.inside[0] * grid.inside[1])
-    refined = refine(first_pass.spectra, grid.crop, grid.binning, oversampling, solution.shifts, p.max_shift)
+    pairs, refined = _trajectory(first_pass, grid, p, workers, timings)
     if not refined.motion_found:
         notes.append(NO_MOTION)
         _log.warning(NO_MOTION)
-    del first_pass.spectra
-    timings["refine"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
     sums = _second_pass(movie.frames, detector.prepare, first_pass.means, refined.shifts, calibration, p, workers,
@@ -477,6 +466,54 @@ def _correlate_pairs(first_pass: _Pass1, grid: _Grid, p: Parameters, workers: in
     weight = significance**2 / (1 + np.exp(-2 * (significance - p.min_significance)))
     return {"first": first, "second": second, "measured": measured, "significance": significance,
             "sigma": sigma, "weight": weight}  # fmt: skip
+
+
+def _taper_edges(spectra: np.ndarray, grid: _Grid, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Soften each frame's edges in place (a cosine over a sixteenth of its size), so that the
+    overlap of frames at different shifts changes smoothly; returns the window's profiles
+    along y and x on the correlation grid."""
+    width = max(4, min(grid.inside) // 16)
+    profiles = []
+    for axis in (0, 1):
+        profile = np.zeros(grid.crop[axis])
+        profile[: grid.inside[axis]] = cosine_ramp(grid.inside[axis], width)
+        profiles.append(profile)
+    taper = np.outer(profiles[0], profiles[1]).astype(np.float32)
+    for k in range(len(spectra)):
+        image = scipy.fft.irfft2(spectra[k], s=grid.crop, workers=workers)
+        image *= taper
+        spectra[k] = scipy.fft.rfft2(image, workers=workers)
+        spectra[k, 0, 0] = 0
+    return profiles[0], profiles[1]
+
+
+def _trajectory(
+    first_pass: _Pass1, grid: _Grid, p: Parameters, workers: int, timings: dict[str, float]
+) -> tuple[dict[str, np.ndarray], Refined]:
+    """Pairwise correlations, their robust solve (the starting path), and its refinement."""
+    tick = time.perf_counter()
+    pairs = _correlate_pairs(first_pass, grid, p, workers)
+    timings["correlate"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    n = len(first_pass.spectra)
+    solution = solve(
+        n, pairs["first"], pairs["second"], pairs["measured"], pairs["weight"], outlier_threshold=p.outlier_threshold
+    )
+    pairs.update(weight=solution.weights, residual=solution.residuals)
+    timings["solve"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    if p.exclude_origin:  # the sum of the others holds the fixed pattern too: keep the pairwise path
+        refined = Refined(solution.shifts, solution.errors, 0.0, 0.0, 0, "pairwise (exclude_origin)", True)
+    else:
+        window = _taper_edges(first_pass.spectra, grid, workers)
+        oversampling = grid.crop[0] * grid.crop[1] / (grid.inside[0] * grid.inside[1])
+        refined = refine(first_pass.spectra, grid.crop, grid.binning, oversampling, window, solution.shifts,
+                         p.max_shift)  # fmt: skip
+    del first_pass.spectra
+    timings["refine"] = time.perf_counter() - tick
+    return pairs, refined
 
 
 def _second_pass(

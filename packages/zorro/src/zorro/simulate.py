@@ -207,8 +207,6 @@ def _ctf(shape: tuple[int, int], defocus: float, pixel_size: float, voltage: flo
     return -(np.sqrt(1 - amplitude**2) * np.sin(chi) + amplitude * np.cos(chi))
 
 
-
-
 def _rfft_multiplicity(shape: tuple[int, int]) -> np.ndarray:
     """How often each rfft2 column appears in the full spectrum (1 for DC and Nyquist, else 2)."""
     m = np.full(shape[1] // 2 + 1, 2.0)
