@@ -59,7 +59,8 @@ class _Band:
         keep_y = min(int(cut[0] * crop[0]) + 1, crop[0] // 2)
         rows = np.r_[0:keep_y, crop[0] - keep_y : crop[0]]
         columns = min(int(cut[1] * crop[1]) + 2, qx.size)
-        self.spectra = spectra[:, rows, :columns]
+        # A view where the band is every row (no copy of the largest band), else a copy.
+        self.spectra = spectra[:, :, :columns] if rows.size == crop[0] else spectra[:, rows, :columns]
         self.qy, self.qx = qy[rows].astype(np.float32), qx[:columns].astype(np.float32)
         # The coarse-search map lives on the band's own grid: (2 keep_y) x 2 (columns - 1) pixels.
         self.map_shape = (rows.size, 2 * (columns - 1))
@@ -171,18 +172,19 @@ def _coarse_peak(product: np.ndarray, grid: _Band, radius: float) -> np.ndarray:
     return np.array([yy[y, x], xx[y, x]])
 
 
-def measure(grid: _Band, shifts: np.ndarray, radius: float | None):
-    """Each frame against the sum of the others at ``shifts``: its new position (input px) and
-    per-axis variance. ``radius`` (crop px): search whole pixels that far first."""
+def measure(grid: _Band, shifts: np.ndarray, radius: float | None, frames: np.ndarray | None = None):
+    """Each frame (of ``frames``, default all) against the sum of the others at ``shifts``: its
+    new position (input px) and per-axis variance. ``radius`` (crop px): search whole pixels
+    that far first; without it the previous position is already close (two Newton steps)."""
     total = grid.aligned_sum(shifts)
     n = len(shifts)
     positions, variances = np.array(shifts, float), np.full((n, 2), _NO_INFORMATION)
-    for k in range(n):
+    for k in range(n) if frames is None else frames:
         mine = grid.spectra[k] * grid.ramp(shifts[k])
         product = grid.lowpass * np.conj(mine) * (total - mine)
         start = _coarse_peak(product, grid, radius) if radius else np.zeros(2)
         offsets = np.delete(shifts[k] - shifts, k, axis=0) / grid.binning
-        t, covariance, significance = _locate(product, grid, start, offsets)
+        t, covariance, significance = _locate(product, grid, start, offsets, steps=4 if radius else 2)
         moved = np.abs(t - start).max()
         if covariance is None or significance < MIN_SIGNIFICANCE or moved > 2 * grid.map_pixel.max():
             t = start  # no peak, or one noise could make: keep the whole-pixel estimate, with no weight
@@ -281,21 +283,22 @@ def refine(
     """Refine ``start`` (frames, 2; input px) against the frames' cropped ``spectra``, whose
     frames were tapered by the separable ``window`` (profiles along y and x)."""
     overlap = _Overlap(window)
-    # The low-pass: the one whose measurements around the starting path are most precise.
+    # The low-pass: the one whose measurements around the starting path are most precise
+    # (judged on at most 8 frames spread over the movie).
+    sample = np.unique(np.linspace(0, len(start) - 1, min(8, len(start))).round().astype(int))
     best = np.inf
     for bfactor in BFACTORS:
         band = _Band(spectra, crop, binning, oversampling, bfactor)
         band.overlap = overlap
-        _, variances = measure(band, start, None)
-        error = float(np.sum(1 / np.mean(1 / variances, axis=0)))
+        _, variances = measure(band, start, None, sample)
+        error = float(np.sum(1 / np.mean(1 / variances[sample], axis=0)))
         if error < best:
-            best, grid = error, band
+            best, grid, informative = error, band, np.mean(variances[sample] < _NO_INFORMATION)
     bfactor = grid.bfactor
     near = max(2.0, 2 * np.sqrt(bfactor / 8) / np.pi / binning.max())
-    candidates = {
-        "pairwise": _run(grid, start, near, rounds),
-        "zero": _run(grid, np.zeros_like(start), max_shift / binning.max(), rounds),
-    }
+    candidates = {"pairwise": _run(grid, start, near, rounds)}
+    if informative < 1:  # some frames see no peak near the pairwise path: try from no motion too
+        candidates["zero"] = _run(grid, np.zeros_like(start), max_shift / binning.max(), rounds)
     name = max(candidates, key=lambda c: grid.power(candidates[c][0]))
     path, covariance, lam, done = candidates[name]
     shifts, errors_rel = _relative_to_first(path, covariance)
