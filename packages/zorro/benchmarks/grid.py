@@ -52,8 +52,8 @@ def cells() -> list[Cell]:
     def add(factor: str, label: str, full_only: bool = False, **changes) -> None:
         out.append(Cell(factor, label, {**BASE, **changes}, full_only))
 
-    for contrast in (0.02, 0.05, 0.2, 1.0):
-        add("contrast", f"{contrast:.0%}", contrast=contrast)
+    for contrast in (0.02, 0.05, 0.2, 1.0):  # 5 % is the base movie itself
+        add("contrast", f"{contrast:.0%}" + (" (base)" if contrast == BASE["contrast"] else ""), contrast=contrast)
     for specimen, defocus in (("ice", DEFOCUS), ("carbon", None), ("carbon", DEFOCUS), ("particles", None)):
         add("spectrum", specimen + (" + CTF" if defocus else ""), specimen=specimen, defocus=defocus)
     for spread in (0.02, 0.05):
@@ -66,7 +66,6 @@ def cells() -> list[Cell]:
         add("size", f"{size}²", full_only=size >= 2048, shape=size)
     for name in ("linear", "slow", "random-walk", "jittery"):
         add("drift", name, **_drift(name, BASE["frames"]))
-    add("base", "16 x 768², 1 e⁻/px, decaying, ice 5 %")
     issue = {"specimen": "ice", "contrast": 0.05}
     out += [
         Cell("issue 12", "20 x 1024², 1 e⁻/px, decaying",
