@@ -3,7 +3,6 @@ from __future__ import annotations
 import os
 
 import hypothesis
-import numpy as np
 import pytest
 
 hypothesis.settings.register_profile("ci", deadline=None, derandomize=True, max_examples=30, print_blob=True)
@@ -11,16 +10,12 @@ hypothesis.settings.register_profile("dev", deadline=None, max_examples=60)
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
-def _rms_error(found: np.ndarray, truth: np.ndarray) -> float:
-    d = np.asarray(found, float) - np.asarray(truth, float)
-    d -= d.mean(axis=0)
-    return float(np.sqrt((d**2).sum(axis=1).mean()))
-
-
 @pytest.fixture(scope="session")
 def rms_error():
     """RMS over frames of |found - truth| with the mean offset removed."""
-    return _rms_error
+    from zorro.simulate import rms_error
+
+    return rms_error
 
 
 @pytest.fixture(scope="session")

@@ -93,8 +93,6 @@ def test_zero_dose_and_other_bad_parameters(small_movie):
         zorro.align(small_movie.frames, pixel_size=1.0, dose_per_frame=0)
     with pytest.raises(InputError, match="cannot be estimated"):
         zorro.align(np.zeros((4, 64, 64), np.uint8), pixel_size=1.0)
-    with pytest.raises(InputError, match="pixel size is unknown"):
-        zorro.align(small_movie.frames)
     with pytest.raises(InputError, match="band"):
         zorro.align(small_movie.frames, pixel_size=1.0, band=-1)
     with pytest.raises(TypeError, match="unknown parameter"):

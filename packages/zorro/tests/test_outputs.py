@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import starfile
+import tifffile
 
 import mrcz
 import zorro
@@ -98,6 +99,29 @@ def test_plain_mrc_sums_and_the_aligned_movie(tmp_path, small_movie_file, small_
     total = mrcz.read(tmp_path / "small_sum.mrc")
     assert aligned.shape == small_movie.frames.shape
     np.testing.assert_allclose(aligned.sum(axis=0), total, rtol=1e-4, atol=1e-2)
+
+
+def test_a_tiff_without_pixel_size_aligns_without_dose_weighting(tmp_path, small_movie, caplog):
+    """Only dose weighting needs the pixel size: the rest is written, the STAR file says 1 Å/px
+    (RELION's "uncalibrated"), and the log, the JSON and the report say what was skipped."""
+    movie = tmp_path / "bare.tif"
+    tifffile.imwrite(movie, small_movie.frames)  # no metadata at all
+    out = tmp_path / "out"
+    assert main(["align", str(movie), "--out-dir", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["bare.json", "bare.star", "bare_report.png", "bare_sum.mrcz"]
+    assert any("--pixel-size" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+    record = json.loads((out / "bare.json").read_text())
+    assert record["parameters"]["pixel_size"] is None and record["parameters"]["dose_weighting"] is None
+    assert any("--pixel-size" in note for note in record["notes"])
+    general = starfile.read(out / "bare.star", always_dict=True)["general"]
+    general = general.iloc[0] if hasattr(general, "iloc") else general
+    assert float(general["rlnMicrographOriginalPixelSize"]) == 1.0
+    assert float(general["rlnMicrographDoseRate"]) == 0.0
+    found = np.array([[f["shift_y"], f["shift_x"]] for f in record["frames"]])
+    d = found - small_movie.shifts
+    assert np.sqrt(((d - d.mean(axis=0)) ** 2).sum(axis=1).mean()) < 0.15
+    assert mrcz.read(out / "bare_sum.mrcz").shape == (256, 256)
 
 
 def test_movie_stem():

@@ -28,7 +28,11 @@ def test_drift_models():
     steps = np.linalg.norm(np.diff(decaying, axis=0), axis=1)
     assert (np.diff(steps) < 0).all() and np.linalg.norm(decaying[-1]) == pytest.approx(20.0, rel=0.01)
     walk = trajectory(10, "random-walk", 1.0, jitter=0.3, rng=rng)
-    assert np.array_equal(walk[0], [0, 0]) and set(DRIFT_MODELS) == {"linear", "decaying", "random-walk"}
+    assert np.array_equal(walk[0], [0, 0])
+    jittery = trajectory(30, "jittery", 20.0, tau=3.0, jitter=0.3, rng=np.random.default_rng(5))
+    wobble = jittery - trajectory(30, "decaying", 20.0, tau=3.0, rng=np.random.default_rng(5))
+    assert 0.2 < wobble[1:].std() < 0.4  # independent offsets of `jitter` px about the decaying path
+    assert set(DRIFT_MODELS) == {"linear", "decaying", "random-walk", "jittery"}
     with pytest.raises(ValueError, match="drift model"):
         trajectory(5, "spiral")
 

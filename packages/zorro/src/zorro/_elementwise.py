@@ -1,8 +1,9 @@
 """Element-wise complex arithmetic on whole spectra, all of it through numexpr3.
 
-This is the one module that uses numexpr3: cross-power spectra of frame pairs, the
-dose-weighting filters and their normalisation. numexpr3 evaluates each expression in cache-sized
-blocks on its threads, without NumPy's full-size temporaries.
+This is the one module that computes with numexpr3 (the others only ask it for the core
+count): cross-power spectra of frame pairs, the dose-weighting filters and their
+normalisation. numexpr3 evaluates each expression in cache-sized blocks on its threads,
+without NumPy's full-size temporaries.
 """
 
 from __future__ import annotations

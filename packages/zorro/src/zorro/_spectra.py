@@ -43,17 +43,18 @@ def dose_normalisation(g: np.ndarray, frames: int, first_exposure: float, per_fr
     return np.sqrt(frames / squares).astype(np.float32)
 
 
+def cosine_ramp(n: int, width: int) -> np.ndarray:
+    """n values that are 1 inside and fall to 0 at both ends with a cosine over ``width``."""
+    w = np.ones(n, np.float32)
+    m = min(width, n // 2)
+    edge = 0.5 - 0.5 * np.cos(np.pi * (np.arange(m) + 0.5) / m)
+    w[:m], w[n - m :] = edge, edge[::-1]
+    return w
+
+
 def edge_taper(shape: tuple[int, int], width: int) -> np.ndarray:
     """A window that is 1 inside and falls to 0 at the edges with a cosine over ``width`` pixels."""
-
-    def ramp(n: int) -> np.ndarray:
-        w = np.ones(n, np.float32)
-        m = min(width, n // 2)
-        edge = 0.5 - 0.5 * np.cos(np.pi * (np.arange(m) + 0.5) / m)
-        w[:m], w[n - m :] = edge, edge[::-1]
-        return w
-
-    return ramp(shape[0])[:, None] * ramp(shape[1])[None, :]
+    return cosine_ramp(shape[0], width)[:, None] * cosine_ramp(shape[1], width)[None, :]
 
 
 def frc(a: np.ndarray, b: np.ndarray, shells: int | None = None, workers: int = 1) -> tuple[np.ndarray, np.ndarray]:

@@ -41,7 +41,12 @@ def _add_align_options(parser: argparse.ArgumentParser, orientation_default: str
     out.add_argument("--no-report", action="store_true", help="skip the PNG report")
 
     cal = parser.add_argument_group("calibration (default: from the file's header or metadata)")
-    cal.add_argument("--pixel-size", type=float, help="pixel size of the movie in Å")
+    cal.add_argument(
+        "--pixel-size",
+        type=float,
+        help="pixel size of the movie in Å (default: the header); only dose weighting needs it: without one "
+        "the dose-weighted sum is skipped",
+    )
     cal.add_argument("--voltage", type=float, help="accelerating voltage in kV (default: header, else 300)")
     cal.add_argument(
         "--dose-per-frame", type=float, help="electrons per pixel per frame (default: metadata, else the mean count)"

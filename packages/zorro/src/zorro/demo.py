@@ -8,14 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .pipeline import process
-from .simulate import simulate, write
-
-
-def rms_error(shifts: np.ndarray, truth: np.ndarray) -> float:
-    """RMS over frames of |found - true| after removing the mean offset (the origin is arbitrary)."""
-    difference = np.asarray(shifts) - np.asarray(truth)
-    difference -= difference.mean(axis=0)
-    return float(np.sqrt((difference**2).sum(axis=1).mean()))
+from .simulate import rms_error, simulate, write
 
 
 def run(out_dir: str | os.PathLike, *, frames: int = 24, size: int = 1024, dose: float = 1.0, seed: int = 0) -> dict:

@@ -1,34 +1,50 @@
-"""The alignment engine: pairwise masked normalised correlations, robust solve, exact sums.
+"""The alignment engine: pairwise masked normalised correlations, refinement, exact sums.
 
-Pass 1 reads each frame once: gain, defect repair, Fourier crop of its spectrum to the
-correlation grid, and the per-frame terms of the masked normalised cross-correlation
-(Padfield 2012). Every pair in the band is then correlated on that grid; each map's peak
-is searched after the Gaussian low-pass that makes it most significant, fitted to
-sub-pixel precision and weighted by its significance. A robust weighted least-squares
-solve turns the pairs into one shift per frame with an error estimate. Pass 2 reads each
-frame again, translates it exactly (a Fourier phase ramp on a padded grid, so nothing
-wraps around) and accumulates the plain, dose-weighted and even-frame sums in Fourier
-space. Memory: the movie, the cropped spectra of all frames and a few full spectra.
+``align`` runs the stages, each a function below: the detector (gain, defects, hot pixels
+from the sum of all frames); pass 1, which reads each frame once and keeps its spectrum
+Fourier-cropped to the correlation grid with the per-frame terms of the masked normalised
+cross-correlation (Padfield 2012); the pairwise correlations of every pair in the band, each
+peak searched after the Gaussian low-pass that makes it most significant and weighted by
+its significance; a robust weighted least-squares solve for the starting path; the
+refinement of each frame against the aligned sum of the others (``_refine``), which gives
+the shifts and honest errors, or zero motion when the data support none; pass 2, which
+reads each frame again, translates it exactly (a Fourier phase ramp on a padded grid, so
+nothing wraps around), accumulates the plain, dose-weighted and even-frame sums in Fourier
+space and hands the aligned frame to an optional sink. Memory: the movie, the cropped
+spectra of all frames and a few full spectra.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import scipy.fft
 
-import mrcz
+import numexpr3
 
 from . import _core, _elementwise
 from ._errors import InputError
 from ._prepare import FramePreparer, find_hot_pixels
+from ._refine import Refined, refine
 from ._solve import solve
-from ._spectra import dose_normalisation, frc, inverse_twice_critical
+from ._spectra import cosine_ramp, dose_normalisation, frc, inverse_twice_critical
 from .io import Movie, check_frames, defect_mask, oriented_gain, read_defects, read_gain, read_movie
+
+_log = logging.getLogger("zorro")
+NO_PIXEL_SIZE = (
+    "the pixel size is unknown (not in the file's header): the movie is aligned, the dose-weighted sum is skipped "
+    "and the STAR file says 1 Å/px; pass pixel_size (--pixel-size, Å) to dose-weight"
+)
+NO_MOTION = (
+    "no motion found: the frames carry too little signal for a trajectory better than none; the shifts are zero "
+    "and the errors say how far the truth may be"
+)
 
 
 @dataclass(frozen=True)
@@ -47,7 +63,9 @@ class Parameters:
     sigmas: tuple[float, ...] = (0.0, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
     """Gaussian low-pass widths (correlation-grid pixels) tried on each map."""
     exclude_origin: bool = False
-    """Leave the zero-shift pixel out of the peak search and fit (for fixed-pattern noise)."""
+    """Against fixed-pattern noise: leave the zero-shift pixel out of the pairwise peak search and
+    fit, and keep the pairwise path (the refinement against the sum of the other frames would
+    see the pattern again)."""
     min_significance: float = 4.0
     """Peak significance below which a pair's weight fades out."""
     outlier_threshold: float = 4.0
@@ -106,8 +124,8 @@ class Result:
     """(frames, 2) standard errors of the shifts."""
     sum: np.ndarray
     """Aligned sum of the frames (float32, counts)."""
-    sum_dw: np.ndarray
-    """Dose-weighted aligned sum, with the noise power of the plain sum."""
+    sum_dw: np.ndarray | None
+    """Dose-weighted aligned sum, with the noise power of the plain sum (None without a pixel size)."""
     frc: dict[str, np.ndarray]
     """``frequency`` (cycles/pixel), ``aligned`` and ``unaligned``: FRC between the sums of
     the even and of the odd frames."""
@@ -121,17 +139,14 @@ class Result:
     """Seconds per stage."""
     repaired: dict[str, int] = field(default_factory=dict)
     """How many pixels, rows and columns were repaired."""
+    motion_found: bool = True
+    """False when the data support no motion better than none: the shifts are then zero."""
+    notes: list[str] = field(default_factory=list)
+    """What the user should know about this alignment (also logged and written to the JSON)."""
 
     @property
     def frames(self) -> int:
         return int(self.shifts.shape[0])
-
-
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _smooth_even_at_most(n: int) -> int:
@@ -235,38 +250,128 @@ def _load_defects(params: Parameters, frame_shape: tuple[int, int]) -> np.ndarra
     return mask
 
 
-def align(
-    movie: str | os.PathLike | np.ndarray | Movie, *, save_movie: str | os.PathLike | None = None, **params
-) -> Result:
+class FrameSink(Protocol):
+    """Where the aligned frames go as they are made (``pipeline.process`` writes them to a file)."""
+
+    def start(self, shape: tuple[int, int], pixel_size: float | None, voltage: float) -> None: ...
+
+    def append(self, frame: np.ndarray) -> None: ...
+
+
+@dataclass
+class _Detector:
+    """What the sum of all frames says about the detector, and the frame preparer it makes."""
+
+    prepare: FramePreparer
+    repaired: dict[str, int]
+    frc_unaligned: np.ndarray
+
+
+@dataclass
+class _Grid:
+    """The correlation grid: frames zero-padded to ``padded``, Fourier-cropped to ``crop``."""
+
+    padded: tuple[int, int]
+    crop: tuple[int, int]
+    binning: np.ndarray
+    radius: float
+    """Largest pairwise shift searched, in crop pixels."""
+    half: int
+    """Half-width of the correlation window kept around zero shift."""
+    inside: tuple[int, int]
+    """Crop pixels covered by the frame; the rest is padding."""
+
+
+@dataclass
+class _Pass1:
+    spectra: np.ndarray
+    means: np.ndarray
+    local_sum: np.ndarray
+    local_var: np.ndarray
+
+
+def align(movie: str | os.PathLike | np.ndarray | Movie, *, frame_sink: FrameSink | None = None, **params) -> Result:
     """Align a movie: find each frame's shift, and make the aligned and dose-weighted sums.
 
     ``movie`` is a path (MRC/MRCS/MRCZ/TIFF), a (frames, y, x) array or a :class:`zorro.io.Movie`.
-    ``params`` are the fields of :class:`Parameters`. ``save_movie`` writes the aligned frames
-    (float32) to that path as they are made (MRCZ when it ends in .mrcz).
+    ``params`` are the fields of :class:`Parameters`. ``frame_sink`` receives the aligned
+    frames (float32) as they are made. Without a pixel size (from the parameters or the file)
+    the movie is aligned and summed, but not dose-weighted (``sum_dw`` is None, with a note).
     """
+    p = _parameters(params)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    movie = _as_movie(movie)
+    timings["read"] = time.perf_counter() - start
+    h, w = movie.frames.shape[1:]
+    workers = p.workers or numexpr3.detect_number_of_cores()
+    calibration = _resolve(p, movie)
+    notes = []
+    if calibration["pixel_size"] is None:
+        notes.append(NO_PIXEL_SIZE)
+        _log.warning(NO_PIXEL_SIZE)
+
+    tick = time.perf_counter()
+    detector = _detector(p, movie.frames, calibration, workers)
+    timings["hot_pixels"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    grid = _correlation_grid(p, h, w)
+    first_pass = _first_pass(movie.frames, detector.prepare, grid, workers)
+    timings["spectra"] = time.perf_counter() - tick
+
+    pairs, refined = _trajectory(first_pass, grid, p, workers, timings)
+    if not refined.motion_found:
+        notes.append(NO_MOTION)
+        _log.warning(NO_MOTION)
+
+    tick = time.perf_counter()
+    sums = _second_pass(movie.frames, detector.prepare, first_pass.means, refined.shifts, calibration, p, workers,
+                        frame_sink)  # fmt: skip
+    timings["sums"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    frequency, frc_aligned = frc(sums["even"], sums["odd"], workers=workers)
+    timings["frc"] = time.perf_counter() - tick
+    timings["total"] = time.perf_counter() - start
+    return Result(
+        shifts=refined.shifts,
+        errors=refined.errors,
+        sum=sums["sum"],
+        sum_dw=sums["sum_dw"],
+        frc={"frequency": frequency, "aligned": frc_aligned, "unaligned": detector.frc_unaligned},
+        pairs=pairs,
+        parameters=_record(p, movie, calibration, grid, refined, workers, sums["grid"]),
+        timings=timings,
+        repaired=detector.repaired,
+        motion_found=refined.motion_found,
+        notes=notes,
+    )
+
+
+def _parameters(params: dict) -> Parameters:
     unknown = set(params) - {f.name for f in dataclasses.fields(Parameters)}
     if unknown:
         raise TypeError(f"align() got unknown parameter(s): {', '.join(sorted(unknown))}")
     p = Parameters(**params)
     p.check()
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
+    return p
+
+
+def _as_movie(movie: str | os.PathLike | np.ndarray | Movie) -> Movie:
     if isinstance(movie, (str, os.PathLike)):
-        movie = read_movie(movie)
-    elif not isinstance(movie, Movie):
-        frames = np.asarray(movie)
-        check_frames(frames)
-        movie = Movie(frames=frames)
-    timings["read"] = time.perf_counter() - start
+        return read_movie(movie)
+    if isinstance(movie, Movie):
+        return movie
+    frames = np.asarray(movie)
+    check_frames(frames)
+    return Movie(frames=frames)
 
-    frames = movie.frames
+
+def _detector(p: Parameters, frames: np.ndarray, calibration: dict, workers: int) -> _Detector:
+    """Gain, defect map and statistical hot pixels from the sum of all frames; the dose per
+    frame from the mean count when nothing else gives it; the unaligned FRC."""
     n, h, w = frames.shape
-    workers = p.workers or _usable_cores()
-    calibration = _resolve(p, movie)
-    if calibration["pixel_size"] is None:
-        raise InputError("the pixel size is unknown (not in the file's header): pass pixel_size in Å")
-
-    tick = time.perf_counter()
     gain = _load_gain(p, (h, w))
     bad = _load_defects(p, (h, w))
     halves = _half_sums(frames)  # of the even and of the odd frames, for the unaligned FRC
@@ -276,13 +381,10 @@ def align(
     repaired = {"defects": int(bad.sum()), "hot_pixels": 0, "rows": 0, "columns": 0}
     if p.hot_pixels:
         hot = find_hot_pixels(np.where(bad, np.float32(0), total), p.hot_threshold)
-        hot_lines = hot["rows"][:, None] | hot["columns"][None, :]
         repaired.update(
-            hot_pixels=int((hot["pixels"] & ~bad).sum()),
-            rows=int(hot["rows"].sum()),
-            columns=int(hot["columns"].sum()),
+            hot_pixels=int((hot["pixels"] & ~bad).sum()), rows=int(hot["rows"].sum()), columns=int(hot["columns"].sum())
         )
-        bad = bad | hot["pixels"] | hot_lines
+        bad = bad | hot["pixels"] | hot["rows"][:, None] | hot["columns"][None, :]
     if bad.all():
         raise InputError("every pixel is flagged as defective; check the defect map and the gain reference")
     mean_count = float(total[~bad].mean()) / n
@@ -294,137 +396,186 @@ def align(
             )
         calibration["dose_per_frame"], calibration["sources"]["dose_per_frame"] = mean_count, "mean count"
     prepare = FramePreparer((h, w), gain, bad, workers)
-    # The unaligned FRC now, so the half sums need not be kept. Gain and repair are linear:
-    # applied to the raw half sums they give the sums of the prepared frames.
+    # Gain and repair are linear: applied to the raw half sums they give the sums of the prepared frames.
     unaligned_even = prepare(halves[0]).copy()
     _, frc_unaligned = frc(unaligned_even, prepare(halves[1]), workers=workers)
-    del halves, total, unaligned_even
-    timings["hot_pixels"] = time.perf_counter() - tick
+    return _Detector(prepare, repaired, frc_unaligned)
 
-    # ---- pass 1: cropped spectra and the per-frame terms of the masked correlation
-    tick = time.perf_counter()
+
+def _correlation_grid(p: Parameters, h: int, w: int) -> _Grid:
     pad = int(np.ceil(p.max_shift)) + 2
-    grid = (scipy.fft.next_fast_len(h + pad, real=True), scipy.fft.next_fast_len(w + pad, real=True))
-    scale = min(1.0, max(p.corr_size / max(grid), 1 / p.max_binning))
-    crop = (_smooth_even_at_most(int(grid[0] * scale)), _smooth_even_at_most(int(grid[1] * scale)))
-    binning = np.array([grid[0] / crop[0], grid[1] / crop[1]])
+    padded = (scipy.fft.next_fast_len(h + pad, real=True), scipy.fft.next_fast_len(w + pad, real=True))
+    scale = min(1.0, max(p.corr_size / max(padded), 1 / p.max_binning))
+    crop = (_smooth_even_at_most(int(padded[0] * scale)), _smooth_even_at_most(int(padded[1] * scale)))
+    binning = np.array([padded[0] / crop[0], padded[1] / crop[1]])
     radius = max(1.0, p.max_shift / binning.max())
     half = int(np.ceil(radius + 3 * max(p.sigmas))) + 2
     if 2 * half + 1 > min(crop):
         raise InputError(f"max_shift {p.max_shift} is too large for frames of {h} x {w}")
-    mask = np.zeros(crop, np.float32)
     inside = (int(h / binning[0]) - 1, int(w / binning[1]) - 1)
-    mask[: inside[0], : inside[1]] = 1
-    overlap = _window_sums(np.ones(inside), half)
+    return _Grid(padded, crop, binning, radius, half, inside)
 
-    spectra = np.empty((n, crop[0], crop[1] // 2 + 1), np.complex64)
+
+def _first_pass(frames: np.ndarray, prepare: FramePreparer, grid: _Grid, workers: int) -> _Pass1:
+    """Each frame once: prepared, mean removed, binned by Fourier cropping onto the correlation
+    grid (its padding zeroed), with the per-frame terms of the masked correlation."""
+    n, half = len(frames), grid.half
+    mask = np.zeros(grid.crop, np.float32)
+    mask[: grid.inside[0], : grid.inside[1]] = 1
+    overlap = _window_sums(np.ones(grid.inside), half)
+    spectra = np.empty((n, grid.crop[0], grid.crop[1] // 2 + 1), np.complex64)
     local_sum = np.empty((n, 2 * half + 1, 2 * half + 1), np.float32)
     local_var = np.empty_like(local_sum)
     means = np.empty(n)
-    crop_norm = np.float32(crop[0] * crop[1] / (grid[0] * grid[1]))
+    crop_norm = np.float32(grid.crop[0] * grid.crop[1] / (grid.padded[0] * grid.padded[1]))
     for k in range(n):
         frame = prepare(frames[k])
         means[k] = frame.mean(dtype=np.float64)
         frame -= np.float32(means[k])
-        small = _cropped_spectrum(frame, grid, crop, workers)
+        small = _cropped_spectrum(frame, grid.padded, grid.crop, workers)
         small *= crop_norm
-        binned = scipy.fft.irfft2(small, s=crop, workers=workers) * mask
+        binned = scipy.fft.irfft2(small, s=grid.crop, workers=workers) * mask
         spectra[k] = scipy.fft.rfft2(binned, workers=workers)
-        inner = binned[: inside[0], : inside[1]]
+        inner = binned[: grid.inside[0], : grid.inside[1]]
         local_sum[k] = _window_sums(inner, half)
         local_var[k] = _window_sums(inner * inner, half) - local_sum[k] ** 2 / overlap
-    timings["spectra"] = time.perf_counter() - tick
+    return _Pass1(spectra, means, local_sum, local_var)
 
-    # ---- pairwise correlations and their peaks
-    tick = time.perf_counter()
-    first, second = _pairs(n, p.band)
+
+def _correlate_pairs(first_pass: _Pass1, grid: _Grid, p: Parameters, workers: int) -> dict[str, np.ndarray]:
+    """Masked normalised correlation of every pair in the band; each map's significant peak."""
+    spectra, half = first_pass.spectra, grid.half
+    first, second = _pairs(len(spectra), p.band)
+    overlap = _window_sums(np.ones(grid.inside), half)
     maps = np.empty((len(first), 2 * half + 1, 2 * half + 1), np.float32)
     product = np.empty_like(spectra[0])
-    floor = 1e-6 * max(float(local_var.max()), 1e-30)
+    floor = 1e-6 * max(float(first_pass.local_var.max()), 1e-30)
     for m, (i, j) in enumerate(zip(first, second)):
         _elementwise.cross_power(spectra[i], spectra[j], out=product)
-        numerator = _window(scipy.fft.irfft2(product, s=crop, workers=workers), half)
+        numerator = _window(scipy.fft.irfft2(product, s=grid.crop, workers=workers), half)
         # The "base" frame's terms are the template's mirrored: s -> -s.
-        sum_j, var_j = local_sum[j][::-1, ::-1], local_var[j][::-1, ::-1]
-        numerator -= local_sum[i] * sum_j / overlap
-        maps[m] = numerator / np.sqrt(np.maximum(local_var[i], floor) * np.maximum(var_j, floor))
-    del spectra
+        sum_i, var_i = first_pass.local_sum[i], first_pass.local_var[i]
+        sum_j, var_j = first_pass.local_sum[j][::-1, ::-1], first_pass.local_var[j][::-1, ::-1]
+        numerator -= sum_i * sum_j / overlap
+        maps[m] = numerator / np.sqrt(np.maximum(var_i, floor) * np.maximum(var_j, floor))
     dy, dx, significance, sigma, _ = _core.find_peaks(
-        maps, radius, np.asarray(p.sigmas, np.float64), p.exclude_origin, threads=workers
+        maps, grid.radius, np.asarray(p.sigmas, np.float64), p.exclude_origin, threads=workers
     )
     # The peak is where frame i's content lies in frame j: shift_j - shift_i = -peak.
-    measured = -np.stack([dy, dx], axis=1) * binning
-    weights = significance**2 / (1 + np.exp(-2 * (significance - p.min_significance)))
+    measured = -np.stack([dy, dx], axis=1) * grid.binning
+    weight = significance**2 / (1 + np.exp(-2 * (significance - p.min_significance)))
+    return {"first": first, "second": second, "measured": measured, "significance": significance,
+            "sigma": sigma, "weight": weight}  # fmt: skip
+
+
+def _taper_edges(spectra: np.ndarray, grid: _Grid, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Soften each frame's edges in place (a cosine over a sixteenth of its size), so that the
+    overlap of frames at different shifts changes smoothly; returns the window's profiles
+    along y and x on the correlation grid."""
+    width = max(4, min(grid.inside) // 16)
+    profiles = []
+    for axis in (0, 1):
+        profile = np.zeros(grid.crop[axis])
+        profile[: grid.inside[axis]] = cosine_ramp(grid.inside[axis], width)
+        profiles.append(profile)
+    taper = np.outer(profiles[0], profiles[1]).astype(np.float32)
+    for k in range(len(spectra)):
+        image = scipy.fft.irfft2(spectra[k], s=grid.crop, workers=workers)
+        image *= taper
+        spectra[k] = scipy.fft.rfft2(image, workers=workers)
+        spectra[k, 0, 0] = 0
+    return profiles[0], profiles[1]
+
+
+def _trajectory(
+    first_pass: _Pass1, grid: _Grid, p: Parameters, workers: int, timings: dict[str, float]
+) -> tuple[dict[str, np.ndarray], Refined]:
+    """Pairwise correlations, their robust solve (the starting path), and its refinement."""
+    tick = time.perf_counter()
+    pairs = _correlate_pairs(first_pass, grid, p, workers)
     timings["correlate"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    solution = solve(n, first, second, measured, weights, outlier_threshold=p.outlier_threshold)
+    n = len(first_pass.spectra)
+    solution = solve(
+        n, pairs["first"], pairs["second"], pairs["measured"], pairs["weight"], outlier_threshold=p.outlier_threshold
+    )
+    pairs.update(weight=solution.weights, residual=solution.residuals)
     timings["solve"] = time.perf_counter() - tick
 
-    shifts = solution.shifts
-
-    # ---- pass 2: exact shifts, sums in Fourier space
     tick = time.perf_counter()
+    if p.exclude_origin:  # the sum of the others holds the fixed pattern too: keep the pairwise path
+        refined = Refined(solution.shifts, solution.errors, 0.0, 0.0, 0, "pairwise (exclude_origin)", True)
+    else:
+        window = _taper_edges(first_pass.spectra, grid, workers)
+        oversampling = grid.crop[0] * grid.crop[1] / (grid.inside[0] * grid.inside[1])
+        refined = refine(first_pass.spectra, grid.crop, grid.binning, oversampling, window, solution.shifts,
+                         p.max_shift)  # fmt: skip
+    del first_pass.spectra
+    timings["refine"] = time.perf_counter() - tick
+    return pairs, refined
+
+
+def _second_pass(
+    frames: np.ndarray,
+    prepare: FramePreparer,
+    means: np.ndarray,
+    shifts: np.ndarray,
+    calibration: dict,
+    p: Parameters,
+    workers: int,
+    sink: FrameSink | None,
+) -> dict:
+    """Each frame again: translated exactly on a padded grid, accumulated into the even, odd
+    and (with a pixel size) dose-weighted sums in Fourier space, and handed to ``sink``."""
+    n, h, w = frames.shape
     reach = np.ceil(np.maximum(shifts.max(axis=0), 0) + np.maximum(-shifts.min(axis=0), 0)).astype(int)
     big = (
         scipy.fft.next_fast_len(h + int(reach[0]) + 16, real=True),
         scipy.fft.next_fast_len(w + int(reach[1]) + 16, real=True),
     )
-    g = inverse_twice_critical(big, calibration["pixel_size"], calibration["voltage"])
-    dose_per_area = calibration["dose_per_frame"] / calibration["pixel_size"] ** 2
+    dose_weighting = calibration["pixel_size"] is not None
+    if dose_weighting:
+        g = inverse_twice_critical(big, calibration["pixel_size"], calibration["voltage"])
+        dose_per_area = calibration["dose_per_frame"] / calibration["pixel_size"] ** 2
+    else:  # the exposure filter needs e⁻/Å²: zero weights leave the weighted sum empty, then dropped
+        g, dose_per_area = np.zeros((big[0], big[1] // 2 + 1), np.float32), 0.0
     half_specs = np.zeros((2, big[0], big[1] // 2 + 1), np.complex64)  # even and odd frames
     dw_spec = np.zeros_like(half_specs[0])
-    weight = np.empty_like(g)
-    writer = None
-    if save_movie is not None:
-        compressor = "zstd" if str(save_movie).lower().endswith(".mrcz") else None
-        writer = mrcz.open(
-            save_movie,
-            "w",
-            frame_shape=(h, w),
-            dtype="float32",
-            compressor=compressor,
-            pixel_size=calibration["pixel_size"],
-            voltage=calibration["voltage"],
-            overwrite=True,
-        )
-    try:
-        padded = np.zeros(big, np.float32)
-        for k in range(n):
-            np.subtract(prepare(frames[k]), np.float32(means[k]), out=padded[:h, :w])
-            spectrum = scipy.fft.rfft2(padded, workers=workers)
-            # Weighted by the exposure at the end of the frame, as Grant & Grigorieff and RELION do.
+    weight = np.zeros_like(g)
+    if sink is not None:
+        sink.start((h, w), calibration["pixel_size"], calibration["voltage"])
+    padded = np.zeros(big, np.float32)
+    for k in range(n):
+        np.subtract(prepare(frames[k]), np.float32(means[k]), out=padded[:h, :w])
+        spectrum = scipy.fft.rfft2(padded, workers=workers)
+        if dose_weighting:  # weighted by the exposure at the end of the frame, as Grant & Grigorieff and RELION do
             _elementwise.exposure_filter(g, p.pre_exposure + (k + 1) * dose_per_area, out=weight)
-            dy, dx = float(shifts[k, 0]), float(shifts[k, 1])
-            _core.shift_accumulate(spectrum, big[1], dy, dx, half_specs[k % 2], dw_spec, weight, threads=workers)
-            if writer is not None:
-                _core.phase_shift(spectrum, big[1], dy, dx, threads=workers)
-                aligned = scipy.fft.irfft2(spectrum, s=big, workers=workers)[:h, :w] + np.float32(means[k])
-                writer.append(aligned.astype(np.float32))
-        if writer is not None:
-            writer.close()
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
+        dy, dx = float(shifts[k, 0]), float(shifts[k, 1])
+        _core.shift_accumulate(spectrum, big[1], dy, dx, half_specs[k % 2], dw_spec, weight, threads=workers)
+        if sink is not None:
+            _core.phase_shift(spectrum, big[1], dy, dx, threads=workers)
+            aligned = scipy.fft.irfft2(spectrum, s=big, workers=workers)[:h, :w] + np.float32(means[k])
+            sink.append(aligned.astype(np.float32))
     del padded, spectrum, weight
     offset = np.float32(means.sum())
-    # Σ w_k F_k · sqrt(N / Σ w_k²): the dose-weighted sum keeps the plain sum's noise power.
-    _elementwise.scale(dw_spec, dose_normalisation(g, n, p.pre_exposure + dose_per_area, dose_per_area))
-    del g
-    sum_dw = scipy.fft.irfft2(dw_spec, s=big, workers=workers)[:h, :w] + offset
-    del dw_spec
+    sum_dw = None
+    if dose_weighting:
+        # Σ w_k F_k · sqrt(N / Σ w_k²): the dose-weighted sum keeps the plain sum's noise power.
+        _elementwise.scale(dw_spec, dose_normalisation(g, n, p.pre_exposure + dose_per_area, dose_per_area))
+        sum_dw = (scipy.fft.irfft2(dw_spec, s=big, workers=workers)[:h, :w] + offset).astype(np.float32)
+    del g, dw_spec
     even = np.ascontiguousarray(scipy.fft.irfft2(half_specs[0], s=big, workers=workers)[:h, :w])
     odd = np.ascontiguousarray(scipy.fft.irfft2(half_specs[1], s=big, workers=workers)[:h, :w])
-    del half_specs
-    aligned_sum = even + odd
-    timings["sums"] = time.perf_counter() - tick
+    return {"even": even, "odd": odd, "sum": (even + odd + offset).astype(np.float32), "sum_dw": sum_dw,
+            "grid": big, "dose_per_area": dose_per_area if dose_weighting else None}  # fmt: skip
 
-    tick = time.perf_counter()
-    frequency, frc_aligned = frc(even, odd, workers=workers)
-    timings["frc"] = time.perf_counter() - tick
-    timings["total"] = time.perf_counter() - start
 
+def _record(
+    p: Parameters, movie: Movie, calibration: dict, grid: _Grid, refined: Refined, workers: int, sum_grid: tuple
+) -> dict:
+    """Every parameter used, with the calibration resolved and where it came from."""
+    n, h, w = movie.frames.shape
     resolved = {f.name: getattr(p, f.name) for f in dataclasses.fields(Parameters)}
     resolved.update({k: v for k, v in calibration.items() if k != "sources"})
     resolved["sigmas"] = list(p.sigmas)
@@ -432,34 +583,26 @@ def align(
     for key in ("gain", "defects"):
         value = resolved[key]
         resolved[key] = str(value) if isinstance(value, (str, os.PathLike)) else (None if value is None else "array")
+    pixel_size = calibration["pixel_size"]
     resolved.update(
         calibration_sources=calibration["sources"],
         movie=str(movie.path) if movie.path is not None else None,
         frames=n,
         shape=[h, w],
-        correlation_grid=list(crop),
-        padded_grid=list(grid),
-        binning=binning.tolist(),
-        sum_grid=list(big),
-        dose_per_area=dose_per_area,
-        dose_weighting="Grant & Grigorieff 2015 critical exposure, exposure at the end of each frame",
-    )
-    return Result(
-        shifts=shifts,
-        errors=solution.errors,
-        sum=(aligned_sum + offset).astype(np.float32),
-        sum_dw=sum_dw.astype(np.float32),
-        frc={"frequency": frequency, "aligned": frc_aligned, "unaligned": frc_unaligned},
-        pairs={
-            "first": first,
-            "second": second,
-            "measured": measured,
-            "significance": significance,
-            "sigma": sigma,
-            "weight": solution.weights,
-            "residual": solution.residuals,
+        correlation_grid=list(grid.crop),
+        padded_grid=list(grid.padded),
+        binning=grid.binning.tolist(),
+        sum_grid=list(sum_grid),
+        dose_per_area=None if pixel_size is None else calibration["dose_per_frame"] / pixel_size**2,
+        dose_weighting=None
+        if pixel_size is None
+        else "Grant & Grigorieff 2015 critical exposure, exposure at the end of each frame",
+        refinement={
+            "lowpass_bfactor_px2": refined.bfactor,
+            "smoothness": refined.smoothness,
+            "rounds": refined.rounds,
+            "start": refined.start,
+            "motion_found": refined.motion_found,
         },
-        parameters=resolved,
-        timings=timings,
-        repaired=repaired,
     )
+    return resolved

@@ -34,7 +34,9 @@ def star_text(result: Result) -> str:
     """A RELION-style micrograph metadata STAR: ``data_general`` and ``data_global_shift``.
 
     Shifts are (x, y) in unbinned input pixels, the translation applied to each frame to align
-    it with frame 1 (frame 1 = (0, 0)), as RELION's own motion correction stores them.
+    it with frame 1 (frame 1 = (0, 0)), as RELION's own motion correction stores them. An
+    unknown pixel size is written as 1 Å/px (RELION's convention for "not calibrated") and
+    the dose rate as 0 (no dose weighting).
     """
     p = result.parameters
     h, w = p["shape"]
@@ -45,8 +47,8 @@ def star_text(result: Result) -> str:
         ("_rlnImageSizeZ", str(result.frames)),
         ("_rlnMicrographMovieName", movie),
         ("_rlnMicrographBinning", f"{1.0:.6f}"),
-        ("_rlnMicrographOriginalPixelSize", f"{p['pixel_size']:.6f}"),
-        ("_rlnMicrographDoseRate", f"{p['dose_per_area']:.6f}"),
+        ("_rlnMicrographOriginalPixelSize", f"{p['pixel_size'] or 1.0:.6f}"),
+        ("_rlnMicrographDoseRate", f"{p['dose_per_area'] or 0.0:.6f}"),
         ("_rlnMicrographPreExposure", f"{p['pre_exposure']:.6f}"),
         ("_rlnVoltage", f"{p['voltage']:.6f}"),
         ("_rlnMicrographStartFrame", "1"),
@@ -79,6 +81,8 @@ def summary(result: Result) -> dict:
             }
             for k, (s, e) in enumerate(zip(result.shifts, result.errors))
         ],
+        "motion_found": result.motion_found,
+        "notes": result.notes,
         "parameters": result.parameters,
         "repaired": result.repaired,
         "pairs": pairs,
@@ -138,29 +142,28 @@ def write_report(result: Result, path: Path, title: str = "") -> None:
     ax_frc.set(xlabel="spatial frequency (cycles/px)", ylabel="FRC", title="FRC of even vs odd frame sums")
     ax_frc.set_ylim(-0.1, 1.0)
     ax_frc.legend()
-    if title:
-        fig.suptitle(title)
+    if title or result.notes:
+        fig.suptitle("\n".join([title, *result.notes]).strip(), fontsize="medium")
     write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
 
 
 def write_outputs(
     result: Result, out_dir: str | Path, stem: str, *, format: str = "mrcz", report: bool = True
 ) -> dict[str, Path]:
-    """Write ``<stem>_sum``, ``<stem>_sum_dw`` (.mrcz or .mrc), ``<stem>.star``, ``<stem>.json``
-    and ``<stem>_report.png`` in ``out_dir`` (created if needed); returns the paths by kind."""
+    """Write ``<stem>_sum``, ``<stem>_sum_dw`` (.mrcz or .mrc; not without a pixel size),
+    ``<stem>.star``, ``<stem>.json`` and ``<stem>_report.png`` in ``out_dir`` (created if
+    needed); returns the paths by kind."""
     if format not in SUM_FORMATS:
         raise ValueError(f"unknown sum format {format!r}; choose one of {', '.join(SUM_FORMATS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     p = result.parameters
     compressor = "zstd" if format == "mrcz" else None
-    paths = {
-        "sum": out / f"{stem}_sum.{format}",
-        "sum_dw": out / f"{stem}_sum_dw.{format}",
-        "star": out / f"{stem}.star",
-        "json": out / f"{stem}.json",
-    }
-    for kind in ("sum", "sum_dw"):
+    paths = {"sum": out / f"{stem}_sum.{format}"}
+    if result.sum_dw is not None:
+        paths["sum_dw"] = out / f"{stem}_sum_dw.{format}"
+    paths.update(star=out / f"{stem}.star", json=out / f"{stem}.json")
+    for kind in ("sum", "sum_dw")[: 1 + (result.sum_dw is not None)]:
         mrcz.write(
             paths[kind],
             getattr(result, kind),

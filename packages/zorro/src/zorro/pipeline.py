@@ -5,8 +5,40 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
+import mrcz
+
 from .engine import Result, align
 from .outputs import SUM_FORMATS, movie_stem, write_outputs
+
+
+class AlignedMovie:
+    """The engine's frame sink that writes the aligned frames (float32) to ``path`` as they come,
+    MRCZ (zstd) when the name ends in .mrcz; :meth:`close` finishes the file, :meth:`abort`
+    removes the partial one."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._writer = None
+
+    def start(self, shape: tuple[int, int], pixel_size: float | None, voltage: float) -> None:
+        compressor = "zstd" if self.path.suffix.lower() == ".mrcz" else None
+        self._writer = mrcz.open(
+            self.path, "w", frame_shape=shape, dtype="float32", compressor=compressor,
+            pixel_size=pixel_size, voltage=voltage, overwrite=True,
+        )  # fmt: skip
+
+    def append(self, frame: np.ndarray) -> None:
+        self._writer.append(frame)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
 
 
 def process(
@@ -28,9 +60,16 @@ def process(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = movie_stem(movie)
-    aligned = out / f"{stem}_aligned.{'mrcz' if format == 'mrcz' else 'mrcs'}" if save_movie else None
-    result = align(movie, save_movie=aligned, **params)
+    sink = AlignedMovie(out / f"{stem}_aligned.{'mrcz' if format == 'mrcz' else 'mrcs'}") if save_movie else None
+    try:
+        result = align(movie, frame_sink=sink, **params)
+    except BaseException:
+        if sink is not None:
+            sink.abort()
+        raise
+    if sink is not None:
+        sink.close()
     paths = write_outputs(result, out, stem, format=format, report=report)
-    if aligned is not None:
-        paths["aligned_movie"] = aligned
+    if sink is not None:
+        paths["aligned_movie"] = sink.path
     return result, paths

@@ -23,11 +23,13 @@ import scipy.fft
 import tifffile
 
 import mrcz
+import numexpr3
 
 from ._atomic import write_text_atomic
 from ._orient import ORIENTATIONS, unorient
 
-DRIFT_MODELS = ("linear", "decaying", "random-walk")
+DRIFT_MODELS = ("linear", "decaying", "random-walk", "jittery")
+SPECIMENS = ("particles", "ice", "carbon")
 _POISSON_BLOCKS = 8  # fixed so that the noise does not depend on the number of threads
 
 
@@ -85,6 +87,8 @@ def trajectory(
     - ``decaying``: beam-induced motion that starts fast and settles: ``amplitude`` px in
       total, approached as 1 - exp(-k / tau).
     - ``random-walk``: mean speed ``amplitude`` px/frame plus Gaussian steps of ``jitter`` px.
+    - ``jittery``: the ``decaying`` path plus independent Gaussian offsets of ``jitter`` px
+      in every frame (stage vibration).
     """
     if model not in DRIFT_MODELS:
         raise ValueError(f"unknown drift model {model!r}; choose one of {', '.join(DRIFT_MODELS)}")
@@ -96,8 +100,10 @@ def trajectory(
     k = np.arange(frames, dtype=np.float64)[:, None]
     if model == "linear":
         shifts = k * amplitude * direction
-    elif model == "decaying":
+    elif model in ("decaying", "jittery"):
         shifts = amplitude * (1 - np.exp(-k / tau)) * direction
+        if model == "jittery":
+            shifts = shifts + rng.normal(0.0, jitter, size=(frames, 2))
     else:
         steps = amplitude * direction + rng.normal(0.0, jitter, size=(frames, 2))
         steps[0] = 0
@@ -112,13 +118,42 @@ def _gaussian(shape: tuple[int, int], sigma: float) -> np.ndarray:
     return np.exp(-2 * np.pi**2 * sigma**2 * (qy**2 + qx**2))
 
 
-def phantom_spectrum(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """rfft2 of a zero-mean, unit-variance specimen: particles on a partly carbon-covered field.
+def phantom_spectrum(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    specimen: str = "particles",
+    defocus: float | None = None,
+    pixel_size: float = 1.0,
+    voltage: float = 300.0,
+) -> np.ndarray:
+    """rfft2 of a zero-mean, unit-variance specimen image (one of ``SPECIMENS``).
 
-    Particles: clusters of 3-6 subunits (Gaussian blobs, sigma 2.5 px) around centres about
-    40 px apart, plus a softer body (sigma 6 px). Carbon: fine random texture (sigma 1 px)
-    outside a round hole whose edge crosses the field.
+    - ``particles``: clusters of 3-6 subunits (Gaussian blobs, sigma 2.5 px) around centres
+      about 40 px apart, plus a softer body (sigma 6 px), on a field partly covered by carbon
+      (fine random texture, sigma 1 px, outside a round hole whose edge crosses the field).
+    - ``ice``: soft Gaussian particles 4-18 px in radius on a smooth background, as in
+      vitreous ice: nearly all the power below 0.05 cycles/px.
+    - ``carbon``: amorphous-carbon texture everywhere, power falling as 1 / (1 + (q / 0.05)²).
+
+    With ``defocus`` (Å, underfocus positive) the image is the specimen seen through a
+    phase-contrast transfer function (7 % amplitude contrast, no spherical aberration term):
+    rings where the contrast vanishes and flips.
     """
+    if specimen not in SPECIMENS:
+        raise ValueError(f"unknown specimen {specimen!r}; choose one of {', '.join(SPECIMENS)}")
+    spectrum = {"particles": _particles_on_carbon, "ice": _ice, "carbon": _carbon}[specimen](shape, rng)
+    if defocus is not None:
+        spectrum = spectrum * _ctf(shape, defocus, pixel_size, voltage)
+    spectrum[0, 0] = 0
+    return (spectrum / _std(spectrum, shape)).astype(np.complex64)
+
+
+def _std(spectrum: np.ndarray, shape: tuple[int, int]) -> float:
+    """Standard deviation of the zero-mean image whose rfft2 is ``spectrum`` (Parseval)."""
+    return float(np.sqrt(np.sum(np.abs(spectrum) ** 2 * _rfft_multiplicity(shape))) / (shape[0] * shape[1]))
+
+
+def _particles_on_carbon(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     h, w = shape
     count = max(1, h * w // 1600)
     centres = rng.uniform(0, [h, w], size=(count, 2))
@@ -141,10 +176,35 @@ def phantom_spectrum(shape: tuple[int, int], rng: np.random.Generator) -> np.nda
     texture = scipy.fft.rfft2((noise / noise.std() * carbon).astype(np.float32))
 
     particles_std = np.sqrt(np.mean(scipy.fft.irfft2(particles, s=shape) ** 2))
-    spectrum = particles / particles_std + 0.6 * texture
-    spectrum[0, 0] = 0
-    image_std = np.sqrt(np.sum(np.abs(spectrum) ** 2 * _rfft_multiplicity(shape))) / (h * w)
-    return (spectrum / image_std).astype(np.complex64)
+    return particles / particles_std + 0.6 * texture
+
+
+def _ice(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    h, w = shape
+    particles = np.zeros((h, w // 2 + 1), np.complex128)
+    for radius in (4, 6, 9, 13, 18):  # particles of each size, about one per (6 radius)² of the field
+        points = np.zeros(shape, np.float32)
+        centres = rng.uniform(0, [h, w], size=(max(1, int(h * w / (6 * radius) ** 2)), 2))
+        np.add.at(points, tuple(np.mod(np.round(centres).astype(int), [h, w]).T), 1.0)
+        particles += scipy.fft.rfft2(points) * _gaussian(shape, radius / 2) * (radius / 2) ** 2
+    background = scipy.fft.rfft2(rng.standard_normal(shape, dtype=np.float32)) * _gaussian(shape, 24.0)
+    particles[0, 0] = background[0, 0] = 0
+    return particles / _std(particles, shape) + 0.5 * background / _std(background, shape)
+
+
+def _carbon(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    q2 = scipy.fft.fftfreq(shape[0])[:, None] ** 2 + scipy.fft.rfftfreq(shape[1])[None, :] ** 2
+    return scipy.fft.rfft2(rng.standard_normal(shape, dtype=np.float32)) / np.sqrt(1 + q2 / 0.05**2)
+
+
+def _ctf(shape: tuple[int, int], defocus: float, pixel_size: float, voltage: float) -> np.ndarray:
+    """-(sqrt(1 - A²) sin chi + A cos chi), chi = pi lambda defocus q², A = 0.07 (q in 1/Å)."""
+    volts = voltage * 1e3
+    wavelength = 12.2643 / np.sqrt(volts * (1 + 0.978466e-6 * volts))  # Å, relativistic
+    q2 = scipy.fft.fftfreq(shape[0], d=pixel_size)[:, None] ** 2 + scipy.fft.rfftfreq(shape[1], d=pixel_size) ** 2
+    chi = np.pi * wavelength * defocus * q2
+    amplitude = 0.07
+    return -(np.sqrt(1 - amplitude**2) * np.sin(chi) + amplitude * np.cos(chi))
 
 
 def _rfft_multiplicity(shape: tuple[int, int]) -> np.ndarray:
@@ -176,7 +236,7 @@ def _poisson(rate: np.ndarray, seed: np.random.SeedSequence) -> np.ndarray:
         rows = slice(blocks[i][0], blocks[i][-1] + 1) if len(blocks[i]) else slice(0, 0)
         out[rows] = np.random.default_rng(seeds[i]).poisson(rate[rows])
 
-    with ThreadPoolExecutor(min(os.cpu_count() or 1, _POISSON_BLOCKS)) as pool:
+    with ThreadPoolExecutor(min(numexpr3.detect_number_of_cores(), _POISSON_BLOCKS)) as pool:
         list(pool.map(draw, range(len(blocks))))
     return out
 
@@ -193,7 +253,10 @@ def simulate(
     tau: float = 3.0,
     jitter: float = 0.3,
     contrast: float = 0.2,
+    specimen: str = "particles",
+    defocus: float | None = None,
     gain: bool = False,
+    gain_spread: float = 0.06,
     gain_orientation: str = "rot90+flip",
     hot_pixels: int = 0,
     defect_rows: int = 0,
@@ -204,8 +267,10 @@ def simulate(
 
     ``dose`` is the mean number of electrons per pixel per frame, ``pixel_size`` in Å.
     ``drift`` is one of ``DRIFT_MODELS`` (linear, decaying, random-walk) with its ``amplitude`` (px/frame for linear and
-    random-walk, total px for decaying; defaults 1, 1 and 20), ``tau`` and ``jitter``. With
-    ``gain=True`` the detector has a per-pixel (6 %) and per-column (3 %) sensitivity, and
+    random-walk, total px for decaying and jittery; defaults 1, 1 and 20), ``tau`` and ``jitter``.
+    ``contrast`` is the specimen's standard deviation relative to the mean dose; ``specimen``
+    and ``defocus`` choose its spectrum (:func:`phantom_spectrum`). With ``gain=True`` the
+    detector has a per-pixel (``gain_spread``) and per-column (half that) sensitivity, and
     :attr:`SimulatedMovie.gain` is its correction stored in ``gain_orientation``.
     ``hot_pixels`` pixels count about 20 extra electrons per frame; ``defect_rows`` rows
     read 0 and ``defect_columns`` columns read high. The same arguments give the same movie.
@@ -220,7 +285,7 @@ def simulate(
     seeds = np.random.SeedSequence(seed).spawn(4)
     rng = np.random.default_rng(seeds[0])
     if amplitude is None:
-        amplitude = 20.0 if drift == "decaying" else 1.0
+        amplitude = 20.0 if drift in ("decaying", "jittery") else 1.0
     shifts = trajectory(frames, drift, amplitude, tau=tau, jitter=jitter, rng=rng)
 
     # The frames are windows into a larger field, so nothing wraps around.
@@ -229,13 +294,14 @@ def simulate(
         scipy.fft.next_fast_len(h + 2 * margin, real=True),
         scipy.fft.next_fast_len(w + 2 * margin, real=True),
     )
-    spectrum = phantom_spectrum(field_shape, rng)
+    spectrum = phantom_spectrum(field_shape, rng, specimen, defocus, pixel_size, voltage)
 
     sensitivity = np.ones((h, w), np.float32)
     defects: dict[str, list] = {"rows": [], "columns": [], "pixels": []}
     detector_rng = np.random.default_rng(seeds[1])
     if gain:
-        sensitivity = (1 + 0.06 * detector_rng.standard_normal((h, w))) * (1 + 0.03 * detector_rng.standard_normal(w))
+        per_pixel = 1 + gain_spread * detector_rng.standard_normal((h, w))
+        sensitivity = per_pixel * (1 + 0.5 * gain_spread * detector_rng.standard_normal(w))
         sensitivity = np.clip(sensitivity, 0.5, 1.5).astype(np.float32)
     hot = detector_rng.choice(h * w, size=hot_pixels, replace=False) if hot_pixels else np.array([], int)
     defects["pixels"] = [[int(i // w), int(i % w)] for i in hot]
@@ -267,6 +333,13 @@ def simulate(
         defects=defects,
         seed=seed,
     )
+
+
+def rms_error(shifts: np.ndarray, truth: np.ndarray) -> float:
+    """RMS over frames of |found - true| shift after removing the mean offset (the origin is arbitrary)."""
+    difference = np.asarray(shifts, float) - np.asarray(truth, float)
+    difference -= difference.mean(axis=0)
+    return float(np.sqrt((difference**2).sum(axis=1).mean()))
 
 
 def write(movie: SimulatedMovie, path: str | os.PathLike) -> dict[str, Path]:
