@@ -272,8 +272,8 @@ class MrcFile:
 
     @property
     def chunk_format(self) -> str | None:
-        """MRCZ files: 'blosc' (c-blosc 1's version-2 chunks, which every MRCZ reader opens)
-        or 'blosc2' (c-blosc2's versions 3-5), from the first chunk; None for other files."""
+        """The chunk format of an MRCZ file, from its first chunk ('blosc': c-blosc 1's version-2
+        chunks, which every MRCZ reader opens; 'blosc2': c-blosc2's versions 3-5), else None."""
         h = self.header
         if not h.compressed or not h.nz:
             return None
