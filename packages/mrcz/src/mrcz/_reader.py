@@ -272,8 +272,10 @@ class MrcFile:
 
     @property
     def chunk_format(self) -> str | None:
-        """The chunk format of an MRCZ file, from its first chunk ('blosc': c-blosc 1's version-2
-        chunks, which every MRCZ reader opens; 'blosc2': c-blosc2's versions 3-5), else None."""
+        """Which chunk format an MRCZ file has (read from its first chunk), else None.
+
+        'blosc' means c-blosc 1's version-2 chunks, which every MRCZ reader opens, and 'blosc2'
+        c-blosc2's versions 3 to 5."""
         h = self.header
         if not h.compressed or not h.nz:
             return None
