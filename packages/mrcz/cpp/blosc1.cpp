@@ -13,6 +13,8 @@
 // element count is not a multiple of 8 as it is (the version-2 rule both readers follow).
 #include <blosc2.h>
 
+#include <climits>
+#include <cstdint>
 #include <cstring>
 
 #include "kernels.hpp"
@@ -67,7 +69,8 @@ std::uint8_t codec_format(int codec) {
 // Holds one thread's codec state and filter buffer.
 class BlockCoder {
    public:
-    BlockCoder(const CompressParams& params, std::size_t blocksize) : p_(params), filtered_(blocksize) {
+    BlockCoder(const CompressParams& params, std::size_t blocksize)
+        : p_(params), filtered_(new std::uint8_t[blocksize]) {  // never zeroed: always written first
         if (p_.codec == BLOSC_LZ4) state_.resize(static_cast<std::size_t>(LZ4_sizeofState()));
         if (p_.codec == BLOSC_LZ4HC) state_.resize(static_cast<std::size_t>(LZ4_sizeofStateHC()));
         if (p_.codec == BLOSC_ZSTD && !(zstd_ = ZSTD_createCCtx()))
@@ -105,15 +108,15 @@ class BlockCoder {
         auto n = static_cast<std::int32_t>(size);
         std::int32_t rc = 0;
         if (flags & BLOSC_DOSHUFFLE) {
-            rc = blosc2_shuffle(typesize, n, block, filtered_.data());
+            rc = blosc2_shuffle(typesize, n, block, filtered_.get());
         } else if (flags & BLOSC_DOBITSHUFFLE) {
             if ((size / static_cast<std::size_t>(typesize)) % 8) return block;  // version 2: left as it is
-            rc = blosc2_bitshuffle(typesize, n, block, filtered_.data());
+            rc = blosc2_bitshuffle(typesize, n, block, filtered_.get());
         } else {
             return block;
         }
         if (rc < 0) throw std::runtime_error("blosc shuffle failed (error " + std::to_string(rc) + ")");
-        return filtered_.data();
+        return filtered_.get();
     }
 
     // The codec's output size, or 0 when it does not fit in `room` bytes. Levels as
@@ -146,7 +149,7 @@ class BlockCoder {
     }
 
     CompressParams p_;
-    std::vector<std::uint8_t> filtered_;
+    std::unique_ptr<std::uint8_t[]> filtered_;
     std::vector<std::uint64_t> state_;  // lz4's, 8-byte aligned
     ZSTD_CCtx_s* zstd_ = nullptr;
 };
@@ -177,31 +180,13 @@ class Blosc1Compressor final : public FrameCompressor {
         // The last, shorter block is never split (as in both c-blosc versions).
         auto streams = [&](std::size_t b) { return split && block_size(b) == blocksize ? typesize : 1; };
 
-        // Each block is coded into its own buffer, on several threads when the frame has
-        // blocks to share (a single large image); then the chunk is assembled.
-        auto& coded = coded_;  // kept between frames, so its buffers are allocated once
-        coded.resize(p_.clevel > 0 ? nblocks : 0);
-        std::size_t workers = std::min(coders_.size(), coded.size());
-        run_workers(workers, [&](std::size_t w) {
-            for (std::size_t b = w; b < coded.size(); b += workers) {
-                coded[b].resize(block_size(b) + 4 * streams(b));
-                coded[b].resize(
-                    coders_[w]->code(src + b * blocksize, block_size(b), streams(b), flags, coded[b].data()));
-            }
-        });
-        std::size_t pos = header_bytes + 4 * nblocks;
-        for (const auto& c : coded) pos += c.size();
-        if (coded.empty() || pos >= n + header_bytes) {  // incompressible (or clevel 0): the frame as it is
+        std::size_t pos = p_.clevel > 0 && n
+                              ? code_blocks(src, blocksize, nblocks, block_size, streams, flags, dest, capacity)
+                              : SIZE_MAX;
+        if (pos >= n + header_bytes) {  // incompressible (or clevel 0): the frame as it is
             flags |= BLOSC_MEMCPYED;
             std::memcpy(dest + header_bytes, src, n);
             pos = n + header_bytes;
-        } else {
-            pos = header_bytes + 4 * nblocks;
-            for (std::size_t b = 0; b < nblocks; ++b) {
-                put32(dest + header_bytes + 4 * b, static_cast<std::uint32_t>(pos));
-                std::memcpy(dest + pos, coded[b].data(), coded[b].size());
-                pos += coded[b].size();
-            }
         }
         dest[0] = BLOSC1_VERSION_FORMAT;
         dest[1] = 1;  // every codec's format version in c-blosc 1
@@ -214,10 +199,49 @@ class Blosc1Compressor final : public FrameCompressor {
     }
 
    private:
+    // Writes the block offsets and blocks after the header; returns the chunk's size, or
+    // SIZE_MAX when the blocks do not fit (the chunk is then a copy of the frame).
+    template <class SizeOf, class StreamsOf>
+    std::size_t code_blocks(const std::uint8_t* src, std::size_t blocksize, std::size_t nblocks, SizeOf block_size,
+                            StreamsOf streams, std::uint8_t flags, std::uint8_t* dest, std::size_t capacity) {
+        std::size_t pos = header_bytes + 4 * nblocks;
+        std::size_t workers = std::min(coders_.size(), nblocks);
+        if (workers <= 1) {  // straight into the chunk
+            for (std::size_t b = 0; b < nblocks; ++b) {
+                if (pos + block_size(b) + 4 * streams(b) > capacity) return SIZE_MAX;
+                put32(dest + header_bytes + 4 * b, static_cast<std::uint32_t>(pos));
+                pos += coders_[0]->code(src + b * blocksize, block_size(b), streams(b), flags, dest + pos);
+            }
+            return pos;
+        }
+        // A frame of several blocks with threads to spare (one large image): each block is
+        // coded into its own slot of a scratch buffer, then the slots are put together.
+        const std::size_t slot = blocksize + 4 * static_cast<std::size_t>(p_.typesize);
+        if (scratch_size_ < nblocks * slot) {
+            scratch_.reset(new std::uint8_t[nblocks * slot]);  // never zeroed: always written first
+            scratch_size_ = nblocks * slot;
+        }
+        coded_.assign(nblocks, 0);
+        run_workers(workers, [&](std::size_t w) {
+            for (std::size_t b = w; b < nblocks; b += workers)
+                coded_[b] =
+                    coders_[w]->code(src + b * blocksize, block_size(b), streams(b), flags, &scratch_[b * slot]);
+        });
+        for (std::size_t b = 0; b < nblocks; ++b) {
+            if (pos + coded_[b] > capacity) return SIZE_MAX;
+            put32(dest + header_bytes + 4 * b, static_cast<std::uint32_t>(pos));
+            std::memcpy(dest + pos, &scratch_[b * slot], coded_[b]);
+            pos += coded_[b];
+        }
+        return pos;
+    }
+
     CompressParams p_;
     std::size_t blocksize_;
     std::vector<std::unique_ptr<BlockCoder>> coders_;
-    std::vector<std::vector<std::uint8_t>> coded_;
+    std::unique_ptr<std::uint8_t[]> scratch_;
+    std::size_t scratch_size_ = 0;
+    std::vector<std::size_t> coded_;
 };
 
 }  // namespace

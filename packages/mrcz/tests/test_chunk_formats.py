@@ -114,3 +114,17 @@ def test_cli_chunk_format_and_info(tmp_path, capsys):
         assert main(["info", str(out)]) == 0
         assert f"chunks       {fmt} ({says}" in capsys.readouterr().out
         assert np.array_equal(mrcz.read(out), data)
+
+
+@pytest.mark.parametrize("codec", ["zstd", "lz4"])
+def test_one_large_image_is_coded_on_all_threads_to_the_same_bytes(tmp_path, codec):
+    """A single frame's blocks are shared among the threads; the chunk does not depend on how many."""
+    rng = np.random.default_rng(16)
+    image = (rng.poisson(2.0, (1500, 1100)) * rng.normal(1, 0.05, (1500, 1100))).astype(np.float32)
+    written = {}
+    for threads in (1, 2, 3):
+        path = tmp_path / f"t{threads}.mrcz"
+        mrcz.write(path, image, compressor=codec, threads=threads)
+        (written[threads],) = chunks(path)
+    assert written[1] == written[2] == written[3]
+    assert np.frombuffer(blosc.decompress(written[2]), np.float32).reshape(image.shape).tobytes() == image.tobytes()

@@ -338,3 +338,15 @@ def test_async_aliases_mirror_the_synchronous_signatures(tmp_path):
     back, header = mrcz.asyncReadMRC(tmp_path / "a.mrcz", pixelunits="nm").result()
     assert np.array_equal(back, data)
     assert header["voltage"] == 200.0
+
+
+def test_write_options_are_checked_before_anything_is_written(tmp_path):
+    data = np.zeros((2, 4, 4), np.float32)
+    for options, message in [
+        ({"origin": (1.0, 2.0)}, "origin must be"),
+        ({"chunk_format": "blosc3", "compressor": "zstd"}, "chunk_format must be"),
+        ({"compressor": "snappy"}, "compressor must be"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            mrcz.write(tmp_path / "x.mrcz", data, **options)
+    assert list(tmp_path.iterdir()) == []

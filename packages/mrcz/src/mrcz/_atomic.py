@@ -47,7 +47,7 @@ class Temporary:
     path: Path
     size: int
     age_s: float
-    in_use: bool | None  # held by a live writer; None where that cannot be known (no flock)
+    in_use: bool | None  # held by a live writer; None where that cannot be known (no locks)
 
     @property
     def stale(self) -> bool:
@@ -66,6 +66,8 @@ def _in_use(path: Path) -> bool | None:
         return True
     except FileNotFoundError:
         return False
+    except OSError:  # a file system without locks (some network mounts): the age decides
+        return None
     return False
 
 
@@ -119,7 +121,8 @@ class AtomicFile:
         self.file: BinaryIO = self.tmp.open("xb")
         try:
             if fcntl is not None:
-                fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                with contextlib.suppress(OSError):  # no locks on this file system: the age decides
+                    fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             if mode is not None:
                 self.tmp.chmod(mode)
         except BaseException:

@@ -10,7 +10,7 @@ import sys
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -41,8 +41,8 @@ class MrcFile:
         self.path = os.fspath(path)
         self.threads = threads or default_threads()
         self._high_first = nibble_high_first(nibble_order)
-        self._raw: BinaryIO = Path(self.path).open("rb")
-        self._file: BinaryIO | io.BufferedIOBase = self._raw
+        self._raw: io.BufferedReader = Path(self.path).open("rb")
+        self._file: io.BufferedIOBase = self._raw  # or the decompressed stream of a container
         try:
             self._size: int | None = os.fstat(self._raw.fileno()).st_size
             head = self._raw.read(HEADER_SIZE)
@@ -272,8 +272,10 @@ class MrcFile:
 
     @property
     def chunk_format(self) -> str | None:
-        """MRCZ files: 'blosc' (c-blosc 1's version-2 chunks, which every MRCZ reader opens)
-        or 'blosc2' (c-blosc2's versions 3-5), from the first chunk; None for other files."""
+        """Which chunk format an MRCZ file has (read from its first chunk), else None.
+
+        'blosc' means c-blosc 1's version-2 chunks, which every MRCZ reader opens, and 'blosc2'
+        c-blosc2's versions 3 to 5."""
         h = self.header
         if not h.compressed or not h.nz:
             return None
@@ -324,7 +326,7 @@ class MrcFile:
         runs = np.flatnonzero(np.diff(sections) != 1) + 1
         for run in np.split(np.arange(len(sections)), runs):
             first = int(sections[run[0]])
-            view = memoryview(flat[run[0] : run[-1] + 1]).cast("B")
+            view = flat[run[0] : run[-1] + 1].data.cast("B")
             if self._read_into(view, h.data_offset + first * h.frame_bytes) < len(view):
                 raise TruncatedFileError("the file ends inside the data", path=self.path, field="NZ")
 

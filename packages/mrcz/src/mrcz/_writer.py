@@ -85,6 +85,8 @@ class WriteOptions:
             raise TypeError(f"meta must be a dict, not {type(self.meta).__name__}")
         if self.meta is not None and self.extended_header is not None:
             raise ValueError("give either meta (stored as JSON) or extended_header, not both")
+        if len(tuple(self.origin)) != 3:
+            raise ValueError(f"origin must be (x, y, z) in Å, not {self.origin!r}")
         nibble_high_first(self.nibble_order)
         object.__setattr__(self, "voxel_size", _voxel_size(self.pixel_size))
 
@@ -234,7 +236,7 @@ class MrcWriter:
                     fd, self._pos, frames, _CODECS[o.compressor], o.clevel, _SHUFFLES[o.shuffle], self._threads,
                     stats_in_core, self._atomic.sync_bytes, CHUNK_FORMATS[o.chunk_format],
                 )  # fmt: skip
-                if stats_in_core:
+                if stats is not None:
                     self._stats.append((*stats, frames.size))
                 written = int(sum(sizes))
                 self._chunk_bytes += written
@@ -313,6 +315,7 @@ class MrcWriter:
         o = self.options
         try:
             kind, shape = self._kind_and_shape()
+            ox, oy, oz = o.origin
             header = build_header(
                 shape=shape,
                 mode=self._mode,
@@ -329,7 +332,7 @@ class MrcWriter:
                 voltage=float(o.voltage or 0.0),
                 cs=float(o.cs or 0.0),
                 gain=float(o.gain) if o.gain else 1.0,
-                origin=tuple(float(v) for v in o.origin),
+                origin=(float(ox), float(oy), float(oz)),
                 labels=tuple(o.labels),
                 like=self._like,
             )
