@@ -109,9 +109,38 @@ def test_abs_of_complex_is_real_like_numpy() -> None:
     np.testing.assert_allclose(result, [5.0, 1.0])
 
 
-def test_rint_semantics_of_round() -> None:
+def test_round_is_numpys() -> None:
     x = np.array([0.5, 1.5, 2.5, -0.5, -1.5])
-    np.testing.assert_array_equal(ne.evaluate("round(x)"), np.rint(x))
+    np.testing.assert_array_equal(ne.evaluate("round(x)"), np.round(x))  # half to even, as rint
+    for dtype in ("i1", "u4", "i8", "f4", "c8"):
+        r = np.arange(-3, 4).astype(dtype)
+        result = ne.evaluate("round(r)")
+        assert result.dtype == np.round(r).dtype
+        np.testing.assert_array_equal(result, np.round(r))
+
+
+def test_run_and_constants_of_numexpr_objects() -> None:
+    nex = ne.NumExpr("(a + 1) * (a - 1) + 2.5", [("a", np.float64)])
+    a = np.arange(4.0)
+    np.testing.assert_array_equal(nex.run(a), (a + 1) * (a - 1) + 2.5)
+    assert nex.constants == (1.0, 2.5)  # each once
+
+
+def test_re_evaluate_does_not_keep_out_alive() -> None:
+    import gc
+    import weakref
+
+    a = np.arange(5.0)
+    out = np.zeros(5)
+    # (local_dict: a frame's f_locals snapshot of Python < 3.13 would hold `out` itself)
+    assert ne.evaluate("a + 1", local_dict={"a": a}, out=out) is out
+    assert ne.re_evaluate(local_dict={"a": a * 2}) is out  # while it lives, it is the result
+    np.testing.assert_array_equal(out, a * 2 + 1)
+    gone = weakref.ref(out)
+    del out
+    gc.collect()
+    assert gone() is None
+    np.testing.assert_array_equal(ne.re_evaluate(local_dict={"a": a}), a + 1)  # a new array then
 
 
 def test_complex_functions() -> None:
@@ -625,6 +654,7 @@ print(ne.MAX_THREADS, ne.nthreads, ne.get_num_threads())
         ({"NUMEXPR_MAX_THREADS": "2", "NUMEXPR_NUM_THREADS": "8"}, "2 2 2"),
         ({"NUMEXPR_MAX_THREADS": "8", "NUMEXPR_NUM_THREADS": "", "OMP_NUM_THREADS": "5"}, "8 5 5"),
         ({"NUMEXPR_MAX_THREADS": "8", "NUMEXPR_NUM_THREADS": "", "OMP_NUM_THREADS": ""}, None),
+        ({"NUMEXPR_MAX_THREADS": "", "OMP_NUM_THREADS": ""}, None),
     ],
 )
 def test_thread_environment_variables(environment: dict[str, str], expected: str | None) -> None:
@@ -712,3 +742,26 @@ def test_programs_with_targets_out_and_reductions_together() -> None:
     np.testing.assert_array_equal(x, a)
     np.testing.assert_array_equal(y, a * 3)
     np.testing.assert_allclose(result, a * 3 / np.sum(a * 3))
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-2", "1.5"])
+def test_a_bad_thread_count_variable_raises_naming_it(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    monkeypatch.delenv("NUMEXPR_NUM_THREADS", raising=False)
+    with pytest.raises(ValueError, match=f"OMP_NUM_THREADS={value!r}"):
+        ne._init_num_threads()
+
+
+def test_init_num_threads_reads_the_environment_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    previous = ne.get_num_threads()
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", "5")
+        monkeypatch.setenv("NUMEXPR_NUM_THREADS", "3")
+        assert ne._init_num_threads() == ne.get_num_threads() == min(3, ne.MAX_THREADS)  # NUMEXPR_ first
+        monkeypatch.setenv("NUMEXPR_NUM_THREADS", "")
+        assert ne._init_num_threads() == min(5, ne.MAX_THREADS)  # empty is unset
+        monkeypatch.setenv("OMP_NUM_THREADS", " ")
+        assert ne._init_num_threads() == min(ne.detect_number_of_cores(), ne.MAX_THREADS)
+    finally:
+        ne.set_num_threads(previous)
+    assert ne.set_vml_num_threads(3) is None and ne.get_vml_num_threads() is None
