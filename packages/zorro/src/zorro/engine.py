@@ -451,7 +451,7 @@ def _correlate_pairs(first_pass: _Pass1, grid: _Grid, p: Parameters, workers: in
     overlap = _window_sums(np.ones(grid.inside), half)
     maps = np.empty((len(first), 2 * half + 1, 2 * half + 1), np.float32)
     product = np.empty_like(spectra[0])
-    floor = 1e-6 * max(float(first_pass.local_var.max()), 1e-30)
+    floor = max(1e-6 * float(first_pass.local_var.max()), 1e-12)  # its square stays a normal float32
     for m, (i, j) in enumerate(zip(first, second)):
         _elementwise.cross_power(spectra[i], spectra[j], out=product)
         numerator = _window(scipy.fft.irfft2(product, s=grid.crop, workers=workers), half)
