@@ -92,3 +92,10 @@ def test_error_bars_cover_the_truth_on_a_small_grid():
     one, two = (float(np.concatenate(inside[k]).mean()) for k in (1, 2))
     assert 0.45 < one < 0.9
     assert two > 0.8
+
+
+def test_frames_without_any_structure_give_no_motion():
+    """Perfectly flat frames: no peak anywhere, no warning, no motion."""
+    result = zorro.align(np.full((6, 128, 128), 5, np.float32), pixel_size=1.0, hot_pixels=False)
+    assert not result.motion_found
+    assert np.array_equal(result.shifts, np.zeros((6, 2)))

@@ -63,7 +63,7 @@ class Parameters:
     sigmas: tuple[float, ...] = (0.0, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
     """Gaussian low-pass widths (correlation-grid pixels) tried on each map."""
     exclude_origin: bool = False
-    """Against fixed-pattern noise: leave the zero-shift pixel out of the pairwise peak search and
+    """For fixed-pattern noise, leave the zero-shift pixel out of the pairwise peak search and
     fit, and keep the pairwise path (the refinement against the sum of the other frames would
     see the pattern again)."""
     min_significance: float = 4.0
@@ -140,7 +140,7 @@ class Result:
     repaired: dict[str, int] = field(default_factory=dict)
     """How many pixels, rows and columns were repaired."""
     motion_found: bool = True
-    """False when the data support no motion better than none: the shifts are then zero."""
+    """Whether the data support a trajectory better than no motion (if not, the shifts are zero)."""
     notes: list[str] = field(default_factory=list)
     """What the user should know about this alignment (also logged and written to the JSON)."""
 
@@ -253,9 +253,11 @@ def _load_defects(params: Parameters, frame_shape: tuple[int, int]) -> np.ndarra
 class FrameSink(Protocol):
     """Where the aligned frames go as they are made (``pipeline.process`` writes them to a file)."""
 
-    def start(self, shape: tuple[int, int], pixel_size: float | None, voltage: float) -> None: ...
+    def start(self, shape: tuple[int, int], pixel_size: float | None, voltage: float) -> None:
+        """Called once before the first frame, with the frame shape and the calibration."""
 
-    def append(self, frame: np.ndarray) -> None: ...
+    def append(self, frame: np.ndarray) -> None:
+        """Called with each aligned frame (float32, counts), in order."""
 
 
 @dataclass
@@ -449,7 +451,7 @@ def _correlate_pairs(first_pass: _Pass1, grid: _Grid, p: Parameters, workers: in
     overlap = _window_sums(np.ones(grid.inside), half)
     maps = np.empty((len(first), 2 * half + 1, 2 * half + 1), np.float32)
     product = np.empty_like(spectra[0])
-    floor = 1e-6 * max(float(first_pass.local_var.max()), 1e-30)
+    floor = max(1e-6 * float(first_pass.local_var.max()), 1e-12)  # its square stays a normal float32
     for m, (i, j) in enumerate(zip(first, second)):
         _elementwise.cross_power(spectra[i], spectra[j], out=product)
         numerator = _window(scipy.fft.irfft2(product, s=grid.crop, workers=workers), half)

@@ -23,6 +23,7 @@ class AlignedMovie:
         self._writer = None
 
     def start(self, shape: tuple[int, int], pixel_size: float | None, voltage: float) -> None:
+        """Open the file for frames of ``shape`` with the movie's calibration."""
         compressor = "zstd" if self.path.suffix.lower() == ".mrcz" else None
         self._writer = mrcz.open(
             self.path, "w", frame_shape=shape, dtype="float32", compressor=compressor,
@@ -30,13 +31,16 @@ class AlignedMovie:
         )  # fmt: skip
 
     def append(self, frame: np.ndarray) -> None:
+        """Write the next aligned frame."""
         self._writer.append(frame)
 
     def close(self) -> None:
+        """Finish the file (it appears under its name only now)."""
         if self._writer is not None:
             self._writer.close()
 
     def abort(self) -> None:
+        """Remove the partial file."""
         if self._writer is not None:
             self._writer.abort()
 

@@ -269,7 +269,7 @@ def simulate(
     ``drift`` is one of ``DRIFT_MODELS`` (linear, decaying, random-walk) with its ``amplitude`` (px/frame for linear and
     random-walk, total px for decaying and jittery; defaults 1, 1 and 20), ``tau`` and ``jitter``.
     ``contrast`` is the specimen's standard deviation relative to the mean dose; ``specimen``
-    and ``defocus`` choose its spectrum (:func:`phantom_spectrum`). With ``gain=True`` the
+    and ``defocus`` choose its spectrum (see ``phantom_spectrum``). With ``gain=True`` the
     detector has a per-pixel (``gain_spread``) and per-column (half that) sensitivity, and
     :attr:`SimulatedMovie.gain` is its correction stored in ``gain_orientation``.
     ``hot_pixels`` pixels count about 20 extra electrons per frame; ``defect_rows`` rows
