@@ -17,8 +17,9 @@ from zorro._atomic import write_atomic, write_text_atomic
 from zorro.cli import main
 from zorro.session import SessionStore
 from zorro.session.executors import cluster_from_config
+from zorro.session.export import Filters, export
 from zorro.session.gains import content_hash, register_gain
-from zorro.session.scan import PRESETS, Scanner, glob_regex, incompleteness
+from zorro.session.scan import PRESETS, Scanner, glob_regex, incompleteness, missing_companion
 from zorro.session.work import frc_resolution, movie_metrics, output_dir
 
 
@@ -68,10 +69,11 @@ def test_incompleteness_sees_truncation_in_every_format(tmp_path, small_movie):
     movie = tmp_path / "Data" / "FoilHole_1_Data_2_fractions.mrc"
     movie.parent.mkdir()
     mrcz.write(movie, frames, pixel_size=1.0)
-    assert "FoilHole_1_Data_2.xml" in incompleteness(movie, "epu")
+    assert missing_companion(movie, "epu") == "FoilHole_1_Data_2.xml"
     (movie.parent / "FoilHole_1_Data_2.xml").write_text("<xml/>")
-    assert incompleteness(movie, "epu") is None
-    assert "m.mrc.mdoc" in incompleteness(tmp_path / "m.mrc", "mdoc")
+    assert missing_companion(movie, "epu") is None
+    assert missing_companion(tmp_path / "m.mrc", "mdoc") == "m.mrc.mdoc"
+    assert missing_companion(tmp_path / "m.mrc", None) is None
 
 
 def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
@@ -259,3 +261,53 @@ def test_the_engine_imports_nothing_of_the_session_layer():
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
     )
+
+
+def test_epu_layout_waits_for_the_xml_and_mirrors_the_folders(tmp_path, small_movie_file):
+    import threading
+
+    from zorro.session.executors import LocalExecutor
+    from zorro.session.session import Session
+
+    data = tmp_path / "epu" / "Images-Disc1" / "GridSquare_5" / "Data"
+    data.mkdir(parents=True)
+    frames = mrcz.read(small_movie_file["movie"])
+    for k in (1, 2):  # EPU writes TIFF, MRC or EER
+        mrcz.write(data / f"FoilHole_{k}_Data_9_fractions.mrc", frames, pixel_size=1.0)
+    (data / "FoilHole_1_Data_9.xml").write_text("<MicroscopeImage/>")
+    (data / "FoilHole_1_Data_9.jpg").write_bytes(b"not a movie")
+    out = tmp_path / "out"
+    params = {"format": "mrcz", "save_movie": False, "report": False}
+    params["align"] = {"band": 2, "workers": 1, "gain": None, "gain_orientation": "rot0"}
+    stop = threading.Event()
+
+    def xml_late(progress) -> None:  # the second exposure's XML comes once the first is done
+        if progress.counts["done"] == 1:
+            (data / "FoilHole_2_Data_9.xml").write_text("<MicroscopeImage/>")
+        if progress.counts["done"] == 2:
+            stop.set()
+
+    executor = LocalExecutor(1)
+    scanner = Scanner(tmp_path / "epu", PRESETS["epu"], prune=(out,))
+    try:
+        Session(
+            out,
+            params,
+            executor,
+            scanner=scanner,
+            companion="epu",
+            settle=0.1,
+            poll=0.1,
+            on_progress=xml_late,
+            exit_when_idle=30,
+        ).run(stop)
+    finally:
+        executor.close()
+    mirrored = out / "Images-Disc1" / "GridSquare_5" / "Data"
+    assert (mirrored / "FoilHole_1_Data_9_fractions_sum_dw.mrcz").exists()  # sums as MRCZ
+    assert (mirrored / "FoilHole_2_Data_9_fractions.manifest.json").exists()
+    with SessionStore(out) as store:
+        assert store.counts()["done"] == 2 and sum(store.counts().values()) == 2
+        export(store, Filters())
+    names = starfile.read(out / "corrected_micrographs.star")["micrographs"]["rlnMicrographName"]
+    assert [Path(n) for n in names] == [mirrored / f"FoilHole_{k}_Data_9_fractions_sum_dw.mrcz" for k in (1, 2)]

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from .._atomic import write_text_atomic
 from .store import SessionStore
-from .work import output_dir
 
 STAR_NAME = "corrected_micrographs.star"
 CSV_NAME = "session.csv"
@@ -42,10 +41,9 @@ class Filters:
 def export(store: SessionStore, filters: Filters, *, cs: float = 2.7, amplitude_contrast: float = 0.1) -> dict:
     """Write ``OUT/corrected_micrographs.star`` and ``OUT/session.csv``; returns the paths and
     how many micrographs each holds."""
-    root = store.setting("input_dir")
+    folder = store.out_dir.resolve()
     rows = store.results(states=("done", "excluded"))
     for row in rows:
-        folder = output_dir(row["path"], root, store.out_dir).resolve()
         row["micrograph"] = str(folder / row["outputs"]["sum_dw"]["name"])
         row["metadata"] = str(folder / row["outputs"]["star"]["name"])
         row["accepted"] = filters.accepts(row)

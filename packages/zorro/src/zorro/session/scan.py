@@ -134,13 +134,16 @@ class Scanner:
                     continue
 
 
-def incompleteness(path: str | os.PathLike, companion: str | None = None) -> str | None:
-    """Why a settled file is not yet a complete movie (None if it is): its header and size
-    disagree, a TIFF page lies past the end, or its companion file is missing."""
+def missing_companion(path: str | os.PathLike, companion: str | None) -> str | None:
+    """The name of the companion file a movie still waits for, or None."""
+    wanted = companion_path(Path(path), companion)
+    return wanted.name if wanted is not None and not wanted.exists() else None
+
+
+def incompleteness(path: str | os.PathLike) -> str | None:
+    """Why a settled file is not a complete movie (None if it is): its header and size
+    disagree, or a TIFF page lies past its end."""
     path = Path(path)
-    wanted = companion_path(path, companion)
-    if wanted is not None and not wanted.exists():
-        return f"waiting for its companion file {wanted.name}"
     suffix = path.suffix.lower()
     try:
         if suffix in MRC_SUFFIXES:

@@ -20,7 +20,7 @@ from pathlib import Path
 from .._errors import InputError, ZorroError
 from .executors import Executor, Outcome
 from .gains import content_hash, orient_gain
-from .scan import Scanner, incompleteness
+from .scan import Scanner, incompleteness, missing_companion
 from .store import SessionStore
 from .work import output_dir, read_manifest
 
@@ -105,7 +105,7 @@ class Session:
         if (self.scanner is None) == (self.files is None):
             raise ValueError("a session watches a folder (scanner) or takes files, not both or neither")
         self.out_dir = Path(self.out_dir)
-        self._keys: dict[str, tuple[int, str]] = {}  # executor key -> (movie id, output folder)
+        self._keys: dict[str, tuple[int, str]] = {}  # executor key -> (movie id, movie path)
         self._param_hash: str | None = None
         self._gain_stat: tuple[int, float] | None = None
 
@@ -185,6 +185,13 @@ class Session:
     def _out(self, movie: str) -> Path:
         return output_dir(movie, None if self.scanner is None else self.scanner.root, self.out_dir)
 
+    def _outputs(self, movie: str, manifest: dict) -> dict:
+        """The manifest's outputs, named relative to the session folder (as the store keeps them)."""
+        folder = self._out(movie).relative_to(self.out_dir)
+        return {
+            kind: {**entry, "name": (folder / entry["name"]).as_posix()} for kind, entry in manifest["outputs"].items()
+        }
+
     def _scan(self, store: SessionStore) -> None:
         if self.scanner is not None:
             store.observe(self.scanner.scan())
@@ -198,7 +205,9 @@ class Session:
                 files.append((str(Path(path).absolute()), st.st_size, st.st_mtime))
             store.observe(files)
         for movie in store.settled(self.settle):
-            reason = incompleteness(movie.path, self.companion)
+            if missing_companion(movie.path, self.companion):
+                continue  # it stays settled and is looked at again at the next scan
+            reason = incompleteness(movie.path)
             if reason is None:
                 store.mark_ready(movie.id)
             else:
@@ -214,17 +223,17 @@ class Session:
             out = self._out(movie.path)
             manifest = read_manifest(movie.path, out, self._param_hash)
             if manifest is not None:  # a worker finished it before the watcher could record it
-                store.adopt(movie.id, self._param_hash, manifest["metrics"], manifest["outputs"])
+                store.adopt(movie.id, self._param_hash, manifest["metrics"], self._outputs(movie.path, manifest))
                 continue
             key = f"zorro-{movie.id}-{movie.attempts}-{uuid.uuid4().hex[:8]}"
-            self._keys[key] = (movie.id, str(out))
+            self._keys[key] = (movie.id, movie.path)
             self.executor.submit(key, movie.path, str(out), self.params, self._param_hash)
 
     def _record(self, store: SessionStore, outcome: Outcome) -> None:
-        movie_id, _ = self._keys.pop(outcome.key)
+        movie_id, path = self._keys.pop(outcome.key)
         if outcome.manifest is not None:
             manifest = outcome.manifest
-            store.finish(movie_id, self.owner, self._param_hash, manifest["metrics"], manifest["outputs"])
+            store.finish(movie_id, self.owner, self._param_hash, manifest["metrics"], self._outputs(path, manifest))
             return
         error = outcome.error
         if outcome.lost:

@@ -524,7 +524,9 @@ class SessionStore:
         return counts
 
     def results(self, *, states: Iterable[str] = ("done",)) -> list[dict]:
-        """Movies with their metrics (``outputs`` decoded), oldest file first."""
+        """Movies with their metrics, oldest file first. ``outputs`` maps each kind of output
+        (``sum``, ``sum_dw``, ``star``, ``json``, ``report``...) to its ``name`` (a path relative
+        to the session folder) and ``size`` in bytes."""
         states = list(states)
         rows = self._db.execute(
             "SELECT m.id, m.path, m.state, m.finished, m.param_hash, x.frames, x.dose, x.drift_total, x.drift_early, "
