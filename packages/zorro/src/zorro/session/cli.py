@@ -314,5 +314,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     filters = Filters(args.min_resolution, args.max_drift, args.include_rejected)
     with SessionStore(args.out, create=False) as store:
         done = export(store, filters, cs=args.cs, amplitude_contrast=args.amplitude_contrast)
+        # kept, so whoever looks at the session next (the GUI) sees which thresholds made the export
+        store.set_settings(export_min_resolution=args.min_resolution, export_max_drift=args.max_drift)
     print(f"{done['star']}: {done['micrographs']} micrographs ({done['accepted']} accepted); {done['csv']}")
     return 0
