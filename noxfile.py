@@ -54,12 +54,14 @@ def siblings(package: str) -> list[str]:
     return [p for p in PACKAGES if p in names]
 
 
-def install_wheel(session: nox.Session, package: str) -> None:
-    """Install a package's wheel; its siblings come from wheelhouse/ only, never from PyPI."""
+def install_wheel(session: nox.Session, package: str, *, extras: bool = False) -> None:
+    """Install a package's wheel (with every extra it offers, if asked); its siblings come from
+    wheelhouse/ only, never from PyPI."""
     own = [str(wheel_of(session, p)) for p in siblings(package)]
     if own:
         session.install("--no-index", "--no-deps", *own)
-    session.install("--find-links", str(WHEELHOUSE), str(wheel_of(session, package)))
+    offered = ",".join(pyproject(package)["project"].get("optional-dependencies", {})) if extras else ""
+    session.install("--find-links", str(WHEELHOUSE), f"{wheel_of(session, package)}{f'[{offered}]' if offered else ''}")
 
 
 def install_group(session: nox.Session, package: str, group: str) -> None:
@@ -86,7 +88,7 @@ def wheels(session: nox.Session) -> None:
 @nox.parametrize("package", PACKAGES)
 def tests(session: nox.Session, package: str) -> None:
     """Test one package against its wheel, in an environment of its own."""
-    install_wheel(session, package)
+    install_wheel(session, package, extras=True)  # zorro's [gui]: its window is tested too
     install_group(session, package, "test")
     session.chdir(ROOT / "packages" / package)
     session.run("python", "-m", "pytest", *session.posargs, env={"HYPOTHESIS_PROFILE": "ci"})
