@@ -165,13 +165,13 @@ class MovieModel(QAbstractTableModel):
 
     # -- what the view asks -----------------------------------------------------------
 
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008, N802 (Qt's names and signatures)
         return 0 if parent.isValid() else len(self._order)
 
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
         if orientation != Qt.Orientation.Horizontal:
             return None
         if role == Qt.ItemDataRole.DisplayRole:

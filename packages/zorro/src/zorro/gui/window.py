@@ -7,6 +7,7 @@ does not and closing it loses nothing.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from pathlib import Path
@@ -362,7 +363,7 @@ class MainWindow(QMainWindow):
             self.since_label.setText("no movies yet")
             return
         since = time.time() - found[-1]
-        gaps = [b - a for a, b in zip(found, found[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(found)]
         alarm = bool(holder) and since > max(ALARM_AFTER, 5 * statistics.median(gaps) if gaps else 0)
         self.since_label.setText(f"{since:.0f} s since the last new movie")
         self.since_label.setStyleSheet("background: #d00000; color: white; padding: 0 4px" if alarm else "")
