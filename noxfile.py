@@ -65,6 +65,8 @@ def install_wheel(session: nox.Session, package: str, *, extras: bool = False) -
 
 
 def install_group(session: nox.Session, package: str, group: str) -> None:
+    if group not in pyproject(package).get("dependency-groups", {}):
+        return
     deps = nox.project.dependency_groups(pyproject(package), group)
     if deps:
         session.install(*deps)
@@ -89,7 +91,8 @@ def wheels(session: nox.Session) -> None:
 def tests(session: nox.Session, package: str) -> None:
     """Test one package against its wheel, in an environment of its own."""
     install_wheel(session, package, extras=True)  # zorro's [gui]: its window is tested too
-    install_group(session, package, "test")
+    for group in ("test", "test-gui"):
+        install_group(session, package, group)
     session.chdir(ROOT / "packages" / package)
     session.run("python", "-m", "pytest", *session.posargs, env={"HYPOTHESIS_PROFILE": "ci"})
 

@@ -6,6 +6,9 @@ import hypothesis
 import numpy as np
 import pytest
 
+# The GUI tests draw real widgets without a display.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 hypothesis.settings.register_profile("ci", deadline=None, derandomize=True, max_examples=30, print_blob=True)
 hypothesis.settings.register_profile("dev", deadline=None, max_examples=60)
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
