@@ -46,6 +46,7 @@ class SetupForm(QWidget):
         self.input_dir, self.out_dir, self.gain, self.cluster = QLineEdit(), QLineEdit(), QLineEdit(), QLineEdit()
         self.preset = QComboBox()
         self.preset.addItems(sorted(PRESETS))
+        self.preset.setCurrentText(WatchSettings.preset)
         self.patterns = QLineEdit()
         self.patterns.setPlaceholderText("the preset's; or globs separated by ';', e.g. *.tif;**/*.mrc")
         self.gain_orientation = QComboBox()
