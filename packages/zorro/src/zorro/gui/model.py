@@ -8,16 +8,16 @@ refresh and a NumPy sort, not a widget per row. Sorting and filtering live in th
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from ..session.export import Filters
-from ..session.store import STATES, SessionStore
+from ..session.store import STATES, MovieRow, SessionStore
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ COLUMNS = (
     Column("verdict", "verdict", tip="accepted, rejected by a threshold, or excluded by you"),
     Column("error", "last_error"),
 )
+INCREMENTAL = 2000  # events since the last refresh up to which only the movies they name are read again
 NUMERIC = {c.key for c in COLUMNS if c.digits is not None} | {"found"}
 STATE_COLOURS = {
     "done": "#d9f2d9",
@@ -52,6 +53,16 @@ STATE_COLOURS = {
     "outdated": "#efe0ff",
     "stale": "#efe0ff",
 }
+
+
+RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter  # built once: each | makes a new flag
+_COLOURS: dict[str, QColor] = {}
+
+
+def _colour(name: str) -> QColor:
+    if name not in _COLOURS:
+        _COLOURS[name] = QColor(name)
+    return _COLOURS[name]
 
 
 def verdict(row: dict, filters: Filters) -> str:
@@ -84,30 +95,28 @@ class MovieModel(QAbstractTableModel):
     # -- reading the store ----------------------------------------------------------
 
     def refresh(self, store: SessionStore) -> bool:
-        """Read the store again if its event log moved on; True if anything changed."""
+        """Read what changed since the last refresh (the movies the event log names since then;
+        everything on the first call, or after a change of many movies at once). True if any."""
         latest = store.events(1)
         event = latest[0]["id"] if latest else 0
         if event == self._last_event:
             return False
+        since = None if self._last_event is None else event - self._last_event
         self._last_event = event
-        metrics = {r["id"]: r for r in store.results(states=STATES)}
-        rows = []
-        for movie in store.movies():
-            row = dict.fromkeys(("drift_total", "drift_early", "drift_late", "resolution", "dose", "seconds"))
-            row |= metrics.get(movie.id, {})
-            row |= {
-                "id": movie.id,
-                "path": movie.path,
-                "name": Path(movie.path).name,
-                "state": movie.state,
-                "found": movie.found,
-                "started": movie.started,
-                "finished": movie.finished,
-                "last_error": movie.last_error or "",
-            }
-            rows.append(row)
-        self.rows = rows
-        self._index_of = {row["id"]: k for k, row in enumerate(rows)}
+        news = store.events(since) if since is not None and since <= INCREMENTAL else None
+        if news is None or any(e["kind"] == "outdated" for e in news):  # mark_outdated: one event, many movies
+            metrics = {r["id"]: r for r in store.results(states=STATES)}
+            self.rows = [_row(movie, metrics.get(movie.id)) for movie in store.movies()]
+            self._index_of = {row["id"]: k for k, row in enumerate(self.rows)}
+        else:
+            for path in {e["path"] for e in news if e["path"]}:
+                movie = store.movie(path)
+                row = _row(movie, store.result(movie.id))
+                if movie.id in self._index_of:
+                    self.rows[self._index_of[movie.id]] = row
+                else:
+                    self._index_of[movie.id] = len(self.rows)
+                    self.rows.append(row)
         self._relayout()
         return True
 
@@ -154,10 +163,12 @@ class MovieModel(QAbstractTableModel):
         before = self.persistentIndexList()
         ids = [self.movie_id(index) for index in before]
         self._order = self._shown()
-        row_of = {int(self.rows[k]["id"]): r for r, k in enumerate(self._order)}
-        after = [
-            self.index(row_of[i], index.column()) if i in row_of else QModelIndex() for i, index in zip(ids, before)
-        ]
+        shown_at = np.full(len(self.rows), -1)
+        shown_at[self._order] = np.arange(len(self._order))
+        after = []
+        for movie_id, index in zip(ids, before):
+            row = -1 if movie_id is None else int(shown_at[self._index_of[movie_id]])
+            after.append(self.index(row, index.column()) if row >= 0 else QModelIndex())
         self.changePersistentIndexList(before, after)
         self.layoutChanged.emit()
         if len(self._order):
@@ -191,9 +202,9 @@ class MovieModel(QAbstractTableModel):
             return row["path"] if column.key == "name" else (row["last_error"] or None)
         if role == Qt.ItemDataRole.BackgroundRole and column.key in ("state", "verdict"):
             colour = STATE_COLOURS.get(row["state"]) if column.key == "state" else _verdict_colour(row, self)
-            return QColor(colour) if colour else None
+            return _colour(colour) if colour else None
         if role == Qt.ItemDataRole.TextAlignmentRole and column.key in NUMERIC:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return RIGHT
         return None
 
     def _value(self, row: dict, key: str):
@@ -222,6 +233,23 @@ class MovieModel(QAbstractTableModel):
         """(done movies the thresholds accept, done movies)."""
         done = [r for r in self.rows if r["state"] == "done"]
         return sum(self.filters.accepts(r) for r in done), len(done)
+
+
+def _row(movie: MovieRow, metrics: dict | None) -> dict:
+    """A table row: the movie as the store holds it, with its metrics (None until it has some)."""
+    row = dict.fromkeys(("drift_total", "drift_early", "drift_late", "resolution", "dose", "seconds", "outputs"))
+    row |= metrics or {}
+    row |= {
+        "id": movie.id,
+        "path": movie.path,
+        "name": os.path.basename(movie.path),  # noqa: PTH119 (Path() costs 60 µs a movie)
+        "state": movie.state,
+        "found": movie.found,
+        "started": movie.started,
+        "finished": movie.finished,
+        "last_error": movie.last_error or "",
+    }
+    return row
 
 
 def _shown(value, column: Column) -> str:
