@@ -204,3 +204,5 @@ def test_screenshot_of_a_session_folder(tmp_path):
     assert done.returncode == 0, done.stderr
     image = QImage(str(png))
     assert image.width() >= 800 and image.height() >= 600
+    for part in ("shot_detail.png", "shot_plots.png"):
+        assert not QImage(str(tmp_path / part)).isNull()

@@ -26,7 +26,9 @@ def add_command(commands) -> None:
     gui.add_argument("--watch", metavar="IN_DIR", type=Path, help="start a session on this input folder")
     gui.add_argument("--workers", "-j", type=int, default=1, help="with --watch: movies at once (default: 1)")
     gui.add_argument("--settle", type=float, default=20.0, help="with --watch: settle window, s (default: 20)")
-    gui.add_argument("--screenshot", metavar="PNG", type=Path, help="save the window to PNG and exit")
+    gui.add_argument(
+        "--screenshot", metavar="PNG", type=Path, help="save the window to PNG (and PNG_detail, PNG_plots), exit"
+    )
     gui.add_argument(
         "--quit-after", metavar="S", type=float, help="exit after S seconds (default with --screenshot: 5)"
     )
@@ -79,8 +81,11 @@ def _finish(window, screenshot: Path | None) -> None:
         window.select_movie(done[-1])
     if screenshot is not None:
         screenshot.parent.mkdir(parents=True, exist_ok=True)
-        if not window.grab().save(str(screenshot)):
-            print(f"zorro gui: could not write {screenshot}", file=sys.stderr)
-        else:
-            print(f"zorro gui: window saved to {screenshot}")
+        # the whole window, and its detail pane and plots alone (PNG_detail.png, PNG_plots.png)
+        for part, widget in (("", window), ("_detail", window.detail), ("_plots", window.plots)):
+            path = screenshot.with_name(f"{screenshot.stem}{part}{screenshot.suffix}")
+            if not widget.grab().save(str(path)):
+                print(f"zorro gui: could not write {path}", file=sys.stderr)
+                break
+            print(f"zorro gui: saved {path}")
     window.close()

@@ -81,7 +81,10 @@ class MainWindow(QMainWindow):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setColumnWidth(0, 220)
+        self.table.horizontalHeader().setDefaultSectionSize(64)
+        self.table.setColumnWidth(0, 210)
+        self.table.setColumnWidth(1, 70)
+        self.table.setColumnWidth(9, 110)
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._show_current())
         self.search = QLineEdit()
         self.search.setPlaceholderText("filter by name")
@@ -129,9 +132,11 @@ class MainWindow(QMainWindow):
         log_dock = QDockWidget("Commands (what the window ran: the same works in a shell)", self)
         log_dock.setWidget(self.log)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, log_dock)
+        self.resizeDocks([log_dock], [90], Qt.Orientation.Vertical)
         self._toolbar()
         self.counts_label, self.rate_label, self.since_label, self.watcher_label = (QLabel() for _ in range(4))
         for label in (self.counts_label, self.rate_label, self.since_label):
+            label.setContentsMargins(6, 0, 12, 0)
             self.statusBar().addWidget(label)
         self.statusBar().addPermanentWidget(self.watcher_label)
 
