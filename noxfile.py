@@ -23,6 +23,7 @@ ROOT = Path(__file__).parent
 WHEELHOUSE = ROOT / "wheelhouse"
 # Packages in dependency order; a package joins when its first real code lands.
 PACKAGES = ["numexpr3", "mrcz", "zorro"]
+TEST_EXTRAS = {"zorro": "gui"}  # the Automator window is tested too
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 if sys.version_info >= (3, 11):
@@ -54,14 +55,13 @@ def siblings(package: str) -> list[str]:
     return [p for p in PACKAGES if p in names]
 
 
-def install_wheel(session: nox.Session, package: str, *, extras: bool = False) -> None:
-    """Install a package's wheel (with every extra it offers, if asked); its siblings come from
+def install_wheel(session: nox.Session, package: str, *, extras: str = "") -> None:
+    """Install a package's wheel (with ``extras``, e.g. "gui"); its siblings come from
     wheelhouse/ only, never from PyPI."""
     own = [str(wheel_of(session, p)) for p in siblings(package)]
     if own:
         session.install("--no-index", "--no-deps", *own)
-    offered = ",".join(pyproject(package)["project"].get("optional-dependencies", {})) if extras else ""
-    session.install("--find-links", str(WHEELHOUSE), f"{wheel_of(session, package)}{f'[{offered}]' if offered else ''}")
+    session.install("--find-links", str(WHEELHOUSE), f"{wheel_of(session, package)}{f'[{extras}]' if extras else ''}")
 
 
 def install_group(session: nox.Session, package: str, group: str) -> None:
@@ -90,7 +90,7 @@ def wheels(session: nox.Session) -> None:
 @nox.parametrize("package", PACKAGES)
 def tests(session: nox.Session, package: str) -> None:
     """Test one package against its wheel, in an environment of its own."""
-    install_wheel(session, package, extras=True)  # zorro's [gui]: its window is tested too
+    install_wheel(session, package, extras=TEST_EXTRAS.get(package, ""))
     for group in ("test", "test-gui"):
         install_group(session, package, group)
     session.chdir(ROOT / "packages" / package)
@@ -169,6 +169,9 @@ def bench(session: nox.Session) -> None:
             "python", str(ROOT / "packages" / package / "benchmarks" / "run.py"),
             "--predecessor-python", pred_python, *session.posargs,
         )  # fmt: skip
+    # zorro's session layer against back-to-back alignment (watch's throughput and overhead).
+    quick = [arg for arg in session.posargs if arg == "--quick"]
+    session.run("python", str(ROOT / "packages" / "zorro" / "benchmarks" / "session.py"), *quick)
 
 
 @nox.session(python=PYTHON, requires=["wheels"], default=False)

@@ -51,7 +51,7 @@ intersphinx_disabled_reftypes = ["*"]
 # -- nitpicky mode (-n): types that belong to other projects ---------------------------
 nitpick_ignore_regex = [
     ("py:.*", r"(numpy|np|numpy\.typing)(\..*)?"),
-    ("py:.*", r"(os|io|concurrent\.futures|collections\.abc|typing|enum|pathlib|json)\..*"),
+    ("py:.*", r"(os|io|re|threading|sqlite3|concurrent\.futures|collections\.abc|typing|enum|pathlib|json)\..*"),
     ("py:.*", r"(Any|BinaryIO|Iterator|Mapping|Sequence|Future|PathLike|FrameIndex|NoneType)"),
     ("py:class", r"(int|float|str|bytes|bool|dict|list|tuple|object|Exception|ValueError)"),
 ]

@@ -159,6 +159,7 @@ def _run(args: argparse.Namespace, align_params: Callable, quiet: bool, **sessio
     executor = _executor(args)
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: _interrupt(stop, previous))
+    line = _ProgressLine()
     try:
         return Session(
             out_dir=args.out_dir,
@@ -166,10 +167,11 @@ def _run(args: argparse.Namespace, align_params: Callable, quiet: bool, **sessio
             executor=executor,
             max_attempts=args.max_attempts,
             gain_source=str(args.gain) if args.gain else None,
-            on_progress=None if quiet else _ProgressLine(),
+            on_progress=None if quiet else line,
             **session,
         ).run(stop)
     finally:
+        line.end()
         signal.signal(signal.SIGINT, previous)
         if stop.is_set():
             print("\nzorro: stopping; waiting for the movies being aligned", file=sys.stderr)
@@ -188,6 +190,11 @@ class _ProgressLine:
     def __init__(self) -> None:
         self._last = ""
         self._shown = 0.0
+
+    def end(self) -> None:
+        """End the line (on a terminal it is rewritten in place)."""
+        if self._last and sys.stderr.isatty():
+            print(file=sys.stderr)
 
     def __call__(self, p: Progress) -> None:
         c = p.counts
@@ -221,7 +228,7 @@ def _cmd_watch(args: argparse.Namespace, align_params: Callable) -> int:
         newest_first=args.order == "newest",
         exit_when_idle=args.exit_when_idle,
     )
-    print(f"\nzorro watch: {_summary(counts)}; outputs in {args.out_dir}")
+    print(f"zorro watch: {_summary(counts)}; outputs in {args.out_dir}")
     return 0
 
 
@@ -243,6 +250,12 @@ def _cmd_batch(args: argparse.Namespace, align_params: Callable) -> int:
     print(f"zorro batch: {done} of {len(movies)} movies aligned, {len(bad)} failed; outputs in {args.out_dir}")
     for m in bad:
         print(f"  failed: {m.path}: {m.last_error}")
+    others = [m for m in chosen if m.state in ("outdated", "stale", "excluded")]
+    if others:
+        states = ", ".join(sorted({m.state for m in others}))
+        print(
+            f"  {len(others)} movie(s) {states}, not redone: `zorro session reprocess {args.out_dir} ...` asks for it"
+        )
     return 1 if bad or done < len(movies) else 0
 
 

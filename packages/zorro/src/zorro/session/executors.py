@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -118,44 +119,40 @@ class DaskExecutor:
     module starts set ``allowed-failures`` to 0 so the scheduler does not re-run it itself)."""
 
     def __init__(self, address: str | None = None, *, cluster=None):
-        from distributed import Client
+        from distributed import Client, as_completed
 
         if (address is None) == (cluster is None):
             raise ValueError("give a scheduler address or a cluster, not both or neither")
         self._cluster = cluster
         self.client = Client(address if cluster is None else cluster, set_as_default=False)
         self._futures: dict[str, object] = {}
+        self._done = as_completed(loop=self.client.loop)
 
     def capacity(self) -> int:
         return max(1, sum(self.client.nthreads().values()))
 
     def submit(self, key: str, movie: str, out_dir: str, params: dict, param_hash: str) -> None:
-        self._futures[key] = self.client.submit(
-            run_movie, movie, out_dir, params, param_hash, key=key, pure=False, retries=0
-        )
+        future = self.client.submit(run_movie, movie, out_dir, params, param_hash, key=key, pure=False, retries=0)
+        self._futures[key] = future
+        self._done.add(future)
 
     def results(self, timeout: float) -> list[Outcome]:
-        from distributed import wait
         from distributed.scheduler import KilledWorker
 
-        if not self._futures:
-            return []
-        try:
-            wait(list(self._futures.values()), timeout=timeout, return_when="FIRST_COMPLETED")
-        except TimeoutError:
-            return []
+        deadline = time.monotonic() + timeout
+        while not self._done.has_ready() and self._futures and time.monotonic() < deadline:
+            time.sleep(0.02)  # as_completed has no timed wait; its futures update in the background
         outcomes = []
-        for key, future in list(self._futures.items()):
-            if future.status == "pending":
-                continue
-            del self._futures[key]
+        for future in self._done.next_batch(block=False) if self._done.has_ready() else ():
+            if self._futures.pop(future.key, None) is None:
+                continue  # cancelled by the session
             if future.status == "finished":
-                outcomes.append(Outcome(key, manifest=future.result()))
+                outcomes.append(Outcome(future.key, manifest=future.result()))
             elif future.status == "error":
                 error = future.exception()
-                outcomes.append(Outcome(key, error=error, lost=isinstance(error, KilledWorker)))
+                outcomes.append(Outcome(future.key, error=error, lost=isinstance(error, KilledWorker)))
             else:  # cancelled, lost with its worker
-                outcomes.append(Outcome(key, lost=True))
+                outcomes.append(Outcome(future.key, lost=True))
         return outcomes
 
     def cancel(self, key: str) -> None:

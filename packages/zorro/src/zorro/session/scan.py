@@ -20,7 +20,7 @@ import mrcz
 
 from ..io import MOVIE_SUFFIXES, MRC_SUFFIXES, TIFF_SUFFIXES
 
-#: Never movies: hidden files, transfers in progress, gain references and their kin.
+#: Names that are never movies (hidden files, transfers in progress, gain references).
 SKIPPED = (".*", "*downloading*", "*CountRef*", "*SuperRef*", "*_gain.*", "*.gain", "*[Gg]ain[Rr]ef*")
 
 
@@ -31,8 +31,8 @@ class Layout:
     patterns: tuple[str, ...]
     """Globs relative to the session folder (``**/`` spans folders, ``{a,b}`` alternatives)."""
     companion: str | None = None
-    """How the companion file is named from the movie's name, or None: ``epu`` (the movie's
-    ``_fractions`` suffix replaced by ``.xml``) or ``mdoc`` (the movie's name + ``.mdoc``)."""
+    """The companion file each movie waits for (None for none). ``epu`` is the movie's name
+    with ``_fractions`` and its suffix replaced by ``.xml``; ``mdoc`` is the name + ``.mdoc``."""
 
 
 _SUFFIXES = "{" + ",".join(s.lstrip(".") for s in MOVIE_SUFFIXES) + "}"

@@ -133,6 +133,7 @@ class Session:
         store.log("start", f"watcher {self.owner}")
         if store.setting("control") == "stop":  # a stop asked of an earlier watcher is done with
             store.set_settings(control="run")
+        self._cpu = time.process_time()
         # Holding the lock, no one else can hold a lease: whatever ran before was interrupted.
         store.release_leases(expired_only=False, max_attempts=self.max_attempts)
         if self.params["align"].get("gain_orientation") != "auto":
@@ -183,7 +184,7 @@ class Session:
             self.executor.cancel(key)
         self._keys.clear()
         store.unclaim(self.owner, "the watcher stopped")
-        store.log("stop", f"watcher {self.owner}")
+        store.log("stop", f"watcher {self.owner}; its own CPU time {time.process_time() - self._cpu:.3f} s")
 
     # -- steps ----------------------------------------------------------------------
 

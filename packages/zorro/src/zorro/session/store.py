@@ -31,8 +31,10 @@ from pathlib import Path
 
 from .._errors import ZorroError
 
+#: The file name of the store in the output folder.
 STORE_NAME = "zorro-session.sqlite"
 
+#: Every state a movie can be in, with what it means.
 STATES = {
     "seen": "found; size and mtime not yet watched for a settle window",
     "settling": "still changing, or not yet unchanged for the settle window",
@@ -46,10 +48,10 @@ STATES = {
     "outdated": "done with another parameter set than the current one",
 }
 
-#: States in which a movie waits for the file system to settle.
+#: The states in which a movie waits for its file to settle.
 WATCHED = ("seen", "settling", "incomplete")
 
-#: Metric columns, in Å unless named otherwise.
+#: The metrics stored per movie (Å unless said otherwise).
 METRICS = (
     "frames",
     "dose",  # e⁻/Å² over the whole movie
@@ -112,6 +114,7 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     """,
 )
+#: The schema version this zorro writes (stores of older versions are migrated on opening).
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
@@ -263,11 +266,12 @@ class SessionStore:
         """
         now = time.time() if now is None else now
         new = 0
+        files = list(files)  # scan first (a slow file system must not hold the write lock)
         with self._write() as db:
+            # One query for all: a session holds tens of thousands of movies, scanned every few seconds.
+            known = {row["path"]: row for row in db.execute("SELECT id, path, size, mtime, state, changed FROM movies")}
             for path, size, mtime in files:
-                row = db.execute(
-                    "SELECT id, size, mtime, state, changed FROM movies WHERE path = ?", (path,)
-                ).fetchone()
+                row = known.get(path)
                 if row is None:
                     cursor = db.execute(
                         "INSERT INTO movies (path, size, mtime, state, found, stable_since, changed) "
@@ -275,6 +279,13 @@ class SessionStore:
                         (path, size, mtime, now, now, now),
                     )
                     _log(db, "seen", cursor.lastrowid, f"{size} bytes")
+                    known[path] = {
+                        "id": cursor.lastrowid,
+                        "size": size,
+                        "mtime": mtime,
+                        "state": "seen",
+                        "changed": now,
+                    }
                     new += 1
                 elif (row["size"], row["mtime"]) != (size, mtime):
                     state = _changed_state(row["state"])
