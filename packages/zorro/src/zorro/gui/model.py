@@ -149,7 +149,7 @@ class MovieModel(QAbstractTableModel):
             if key in NUMERIC:  # missing values last either way
                 numbers = np.array([math.inf if v is None else v for v in values], dtype=float)
                 if direction == Qt.SortOrder.DescendingOrder:
-                    numbers = np.where(np.isinf(numbers), -math.inf, -numbers)
+                    numbers = np.where(np.isinf(numbers), math.inf, -numbers)
                 order = order[np.argsort(numbers, kind="stable")]
             else:
                 texts = np.array(values, dtype=str)
