@@ -14,13 +14,13 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QItemSelectionModel, QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QItemSelectionModel, QSettings, Qt
 
-from zorro.gui.model import COLUMNS, MovieModel  # noqa: E402
-from zorro.gui.window import MainWindow  # noqa: E402
-from zorro.session import SessionStore  # noqa: E402
-from zorro.session.session import SessionLock  # noqa: E402
-from zorro.simulate import simulate, write  # noqa: E402
+from zorro.gui.model import COLUMNS, MovieModel
+from zorro.gui.window import MainWindow
+from zorro.session import SessionStore
+from zorro.session.session import SessionLock
+from zorro.simulate import simulate, write
 
 
 def _fill(store: SessionStore, n: int, rng: np.random.Generator, start: int = 0, found: float | None = None) -> None:
