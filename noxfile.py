@@ -26,6 +26,8 @@ ROOT = Path(__file__).parent
 WHEELHOUSE = ROOT / "wheelhouse"
 # Packages in dependency order; a package joins when its first real code lands.
 PACKAGES = ["numexpr3", "mrcz", "zorro"]
+# Extras installed for the tests: the Automator window is tested too.
+TEST_EXTRAS = {"zorro": "gui"}
 
 
 def pyproject(package: str) -> dict:
@@ -126,12 +128,14 @@ def floors(package: str) -> list[str]:
     return pins
 
 
-def install_wheel(session: nox.Session, package: str, *pins: str) -> None:
-    """Install a package's wheel; its siblings come from wheelhouse/ only, never from PyPI."""
+def install_wheel(session: nox.Session, package: str, *pins: str, extras: str = "") -> None:
+    """Install a package's wheel (with ``extras``, e.g. "gui"); its siblings come from
+    wheelhouse/ only, never from PyPI."""
     own = [str(wheel_of(session, p)) for p in siblings(package)]
     if own:
         session.install("--no-index", "--no-deps", *own)
-    session.install("--find-links", str(WHEELHOUSE), str(wheel_of(session, package)), *pins)
+    wheel = f"{wheel_of(session, package)}{f'[{extras}]' if extras else ''}"
+    session.install("--find-links", str(WHEELHOUSE), wheel, *pins)
 
 
 # mrcz's core links c-blosc2 from this blosc2 wheel (its build requirement): the one pin.
@@ -152,14 +156,17 @@ def predecessor(session: nox.Session, backend: str) -> str:
 
 
 def install_group(session: nox.Session, package: str, group: str, *pins: str) -> None:
+    if group not in pyproject(package).get("dependency-groups", {}):
+        return
     deps = nox.project.dependency_groups(pyproject(package), group)
     if deps:
         session.install(*deps, *pins)
 
 
 def run_tests(session: nox.Session, package: str, *pins: str) -> None:
-    install_wheel(session, package, *pins)
-    install_group(session, package, "test", *pins)
+    install_wheel(session, package, *pins, extras=TEST_EXTRAS.get(package, ""))
+    for group in ("test", "test-gui"):
+        install_group(session, package, group, *pins)
     session.chdir(ROOT / "packages" / package)
     session.run("python", "-m", "pytest", *session.posargs, env={"HYPOTHESIS_PROFILE": "ci"})
 
@@ -181,8 +188,8 @@ def wheels(session: nox.Session) -> None:
 @nox.session(python=PYTHONS, requires=["wheels-{python}"], tags=["test"])
 @nox.parametrize("package", PACKAGES)
 def tests(session: nox.Session, package: str) -> None:
-    """Test one package against its wheel, in an environment of its own, on every Python present."""
-    run_tests(session, package)
+# Extras installed for the tests: the Automator window is tested too.
+TEST_EXTRAS = {"zorro": "gui"}
 
 
 @nox.session(python=PYTHONS[:1], requires=["wheels-{python}"], tags=["test"])

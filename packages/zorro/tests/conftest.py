@@ -5,6 +5,9 @@ import os
 import hypothesis
 import pytest
 
+# The GUI tests draw real widgets without a display.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 hypothesis.settings.register_profile("ci", deadline=None, derandomize=True, max_examples=30, print_blob=True)
 hypothesis.settings.register_profile("dev", deadline=None, max_examples=60)
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

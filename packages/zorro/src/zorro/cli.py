@@ -215,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .session.cli import add_commands
 
     add_commands(commands, _add_align_options, _params)
+    from .gui import add_command as add_gui
+
+    add_gui(commands)
 
     sim = commands.add_parser(
         "simulate",

@@ -1,5 +1,5 @@
 """The session commands of ``zorro``: ``watch``, ``batch`` (a one-shot session) and
-``session status | reprocess | exclude | export``."""
+``session status | reprocess | exclude | pause | resume | stop | export``."""
 
 from __future__ import annotations
 
@@ -55,7 +55,9 @@ def add_commands(commands, add_align_options: Callable, align_params: Callable) 
     batch.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     batch.set_defaults(run=lambda args: _cmd_batch(args, align_params))
 
-    session = commands.add_parser("session", help="look at and steer a session: status, reprocess, exclude, export")
+    session = commands.add_parser(
+        "session", help="look at and steer a session: status, reprocess, exclude, pause, resume, stop, export"
+    )
     sub = session.add_subparsers(dest="session_command", required=True, metavar="ACTION")
     status = sub.add_parser("status", help="movies per state, throughput, the last errors")
     status.add_argument("out", metavar="OUT", type=Path)
@@ -73,6 +75,10 @@ def add_commands(commands, add_align_options: Callable, align_params: Callable) 
     leave.add_argument("out", metavar="OUT", type=Path)
     leave.add_argument("movies", nargs="+", metavar="MOVIE")
     leave.set_defaults(run=_cmd_exclude)
+    for action, text in CONTROLS.items():
+        control = sub.add_parser(action, help=text)
+        control.add_argument("out", metavar="OUT", type=Path)
+        control.set_defaults(run=_cmd_control, control=action)
     out = sub.add_parser(
         "export",
         help="write OUT/corrected_micrographs.star (RELION) and OUT/session.csv",
@@ -87,6 +93,14 @@ def add_commands(commands, add_align_options: Callable, align_params: Callable) 
     out.add_argument("--cs", type=float, default=2.7, help="spherical aberration, mm (default: 2.7)")
     out.add_argument("--amplitude-contrast", type=float, default=0.1, help="(default: 0.1)")
     out.set_defaults(run=_cmd_export)
+
+
+#: What ``zorro session pause | resume | stop`` ask of the watcher of a folder (through its store).
+CONTROLS = {
+    "pause": "let the running movies finish and start no new ones (the watcher keeps scanning)",
+    "resume": "start movies again after a pause",
+    "stop": "ask the watcher to stop cleanly (movies running go back to ready)",
+}
 
 
 def _add_session_options(parser: argparse.ArgumentParser, add_align_options: Callable) -> None:
@@ -255,6 +269,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
             "counts": store.counts(),
             "movies_per_hour": round(store.throughput(), 1),
             "parameters": store.setting("parameters"),
+            "control": store.setting("control", "run"),
             "last_errors": [{"movie": p, "error": e} for p, e in store.last_errors()],
             "warnings": [e["detail"] for e in store.events(5, kind="gain_changed")],
         }
@@ -265,6 +280,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     for state, n in report["counts"].items():
         print(f"{state:<{width}} {n:>6}   {STATES[state]}")
     print(f"\nthroughput: {report['movies_per_hour']} movies/h over the last hour; parameters {report['parameters']}")
+    if report["control"] != "run":
+        print(f"asked to {report['control']}")
     for e in report["last_errors"]:
         print(f"  {e['movie']}: {e['error']}")
     for w in report["warnings"]:
@@ -299,9 +316,18 @@ def _known(store: SessionStore, movie: str) -> str:
     return movie  # the store names it in its error
 
 
+def _cmd_control(args: argparse.Namespace) -> int:
+    with SessionStore(args.out, create=False) as store:
+        store.set_settings(control="run" if args.control == "resume" else args.control)
+    print(f"asked the watcher of {args.out} to {args.control}")
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     filters = Filters(args.min_resolution, args.max_drift, args.include_rejected)
     with SessionStore(args.out, create=False) as store:
         done = export(store, filters, cs=args.cs, amplitude_contrast=args.amplitude_contrast)
+        # kept, so whoever looks at the session next (the GUI) sees which thresholds made the export
+        store.set_settings(export_min_resolution=args.min_resolution, export_max_drift=args.max_drift)
     print(f"{done['star']}: {done['micrographs']} micrographs ({done['accepted']} accepted); {done['csv']}")
     return 0

@@ -131,6 +131,8 @@ class Session:
         root = None if self.scanner is None else str(self.scanner.root)
         store.set_settings(input_dir=root, settle=self.settle, max_attempts=self.max_attempts)
         store.log("start", f"watcher {self.owner}")
+        if store.setting("control") == "stop":  # a stop asked of an earlier watcher is done with
+            store.set_settings(control="run")
         self._cpu = time.process_time()
         # Holding the lock, no one else can hold a lease: whatever ran before was interrupted.
         store.release_leases(expired_only=False, max_attempts=self.max_attempts)
@@ -150,10 +152,14 @@ class Session:
         idle_since = time.monotonic()
         while not stop.is_set():
             now = time.monotonic()
+            control = store.setting("control", "run")  # `zorro session pause | resume | stop`
+            if control == "stop":
+                return
             if now - last_scan >= self.poll:
                 self._scan(store)
                 last_scan = now
-            self._fill(store)
+            if control != "pause":  # paused: the running movies finish, no new ones start
+                self._fill(store)
             outcomes = self.executor.results(timeout=min(self.poll, 0.5) if self._keys else 0)
             for outcome in outcomes:
                 self._record(store, outcome)

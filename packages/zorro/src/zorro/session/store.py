@@ -529,12 +529,15 @@ class SessionStore:
         to the session folder) and ``size`` in bytes."""
         states = list(states)
         rows = self._db.execute(
-            "SELECT m.id, m.path, m.state, m.finished, m.param_hash, x.frames, x.dose, x.drift_total, x.drift_early, "
-            "x.drift_late, x.resolution, x.seconds, x.pixel_size, x.voltage, x.outputs FROM movies m JOIN metrics x ON x.movie_id = m.id "
-            f"WHERE m.state IN ({_marks(states)}) ORDER BY m.mtime, m.id",
+            f"{_RESULTS} WHERE m.state IN ({_marks(states)}) ORDER BY m.mtime, m.id",
             states,
         )
         return [{**dict(row), "outputs": json.loads(row["outputs"])} for row in rows]
+
+    def result(self, movie_id: int) -> dict | None:
+        """One movie as :meth:`results` gives it (any state), None if it has no metrics."""
+        row = self._db.execute(f"{_RESULTS} WHERE m.id = ?", (movie_id,)).fetchone()
+        return None if row is None else {**dict(row), "outputs": json.loads(row["outputs"])}
 
     def throughput(self, window: float = 3600.0) -> float:
         """Movies done per hour over the last ``window`` seconds (or since the first, if later)."""
@@ -566,6 +569,13 @@ class SessionStore:
                 "INSERT OR REPLACE INTO gains VALUES (?, ?, ?, ?, ?)", (digest, source, copy, orientation, time.time())
             )
             _log(db, "gain", None, f"{source} registered as {digest}, orientation {orientation}")
+
+
+_RESULTS = (
+    "SELECT m.id, m.path, m.state, m.finished, m.param_hash, x.frames, x.dose, x.drift_total, x.drift_early, "
+    "x.drift_late, x.resolution, x.seconds, x.pixel_size, x.voltage, x.outputs "
+    "FROM movies m JOIN metrics x ON x.movie_id = m.id"
+)
 
 
 def _changed_state(state: str) -> str:
