@@ -188,8 +188,8 @@ def wheels(session: nox.Session) -> None:
 @nox.session(python=PYTHONS, requires=["wheels-{python}"], tags=["test"])
 @nox.parametrize("package", PACKAGES)
 def tests(session: nox.Session, package: str) -> None:
-# Extras installed for the tests: the Automator window is tested too.
-TEST_EXTRAS = {"zorro": "gui"}
+    """Test one package against its wheel, in an environment of its own, on every Python present."""
+    run_tests(session, package)
 
 
 @nox.session(python=PYTHONS[:1], requires=["wheels-{python}"], tags=["test"])
