@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import shlex
 import socket
+import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
-
-import tomllib
 
 from .._orient import ORIENTATIONS
 from ..outputs import SUM_FORMATS
