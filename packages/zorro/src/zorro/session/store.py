@@ -163,11 +163,15 @@ class SessionStore:
             raise StoreError(f"{self.out_dir} holds no zorro session ({STORE_NAME} not found)")
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a committed state survives a power cut
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # a committed state survives a power cut
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except BaseException:
+            self._db.close()  # a store that cannot be opened leaves no connection behind
+            raise
 
     # -- plumbing -----------------------------------------------------------------
 
