@@ -340,6 +340,20 @@ def test_async_aliases_mirror_the_synchronous_signatures(tmp_path):
     assert header["voltage"] == 200.0
 
 
+def test_open_overloads_spell_out_the_reader_and_writer_keywords():
+    import inspect
+    import typing
+
+    def keywords(function, skip):
+        return list(inspect.signature(function).parameters.values())[skip:]
+
+    reading, writing = typing.get_overloads(mrcz.open)
+    assert keywords(reading, 2) == keywords(mrcz.MrcFile.__init__, 2)  # after (path, mode) and (self, path)
+    assert keywords(writing, 2) == keywords(mrcz.MrcWriter.__init__, 2)
+    with pytest.raises(ValueError, match="mode must be 'r' or 'w'"):
+        mrcz.open("unused.mrc", "a")
+
+
 def test_write_options_are_checked_before_anything_is_written(tmp_path):
     data = np.zeros((2, 4, 4), np.float32)
     for options, message in [

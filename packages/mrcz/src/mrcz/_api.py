@@ -4,9 +4,11 @@ the background `async_read` / `async_write`."""
 from __future__ import annotations
 
 import concurrent.futures
+from collections.abc import Sequence
 from typing import Any, Literal, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from ._atomic import PathLike
 from ._header import Header
@@ -17,10 +19,24 @@ from ._writer import MrcWriter, write
 __all__ = ["async_read", "async_write", "open"]
 
 
+# The overloads spell out the keywords of MrcFile and MrcWriter (a test keeps them equal),
+# so that a misspelt or missing keyword is caught and the result is typed by the mode.
 @overload
-def open(path: PathLike, mode: Literal["r"] = "r", **kwargs: Any) -> MrcFile: ...
+def open(
+    path: PathLike, mode: Literal["r"] = "r", *, threads: int | None = None, nibble_order: str = "low"
+) -> MrcFile: ...
 @overload
-def open(path: PathLike, mode: Literal["w"], **kwargs: Any) -> MrcWriter: ...
+def open(
+    path: PathLike,
+    mode: Literal["w"],
+    *,
+    frame_shape: Sequence[int],
+    dtype: npt.DTypeLike,
+    volume: bool = False,
+    sections_per_volume: int | None = None,
+    like: Header | None = None,
+    **options: Any,
+) -> MrcWriter: ...
 def open(path: PathLike, mode: str = "r", **kwargs: Any) -> MrcFile | MrcWriter:
     """Open an MRC/MRCZ file: ``mode='r'`` to read, ``'w'`` to write frames as they come.
 

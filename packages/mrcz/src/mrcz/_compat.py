@@ -18,7 +18,7 @@ import numpy as np
 
 from ._atomic import PathLike
 from ._header import Header
-from ._reader import MrcFile
+from ._reader import FrameIndex, MrcFile
 from ._threads import pool
 from ._writer import MrcWriter, write
 
@@ -88,6 +88,7 @@ def readMRC(  # noqa: N802
     """
     del endian, fileConvention, slices
     with MrcFile(MRCfilename, threads=n_threads) as f:
+        frames: FrameIndex
         if idx is None or isinstance(idx, int | np.integer):
             frames = idx
         else:
@@ -116,7 +117,7 @@ def _pixel_size_xyz(pixelsize: float | Sequence[float], pixelunits: str) -> tupl
     scale = _unit(pixelunits)
     values = np.atleast_1d(np.asarray(pixelsize, dtype=np.float64)) * scale
     if values.size == 1:
-        return (float(values[0]),) * 3  # type: ignore[return-value]
+        return (float(values[0]),) * 3
     if values.size == 2:  # (y, x)
         return float(values[1]), float(values[0]), float(values[0])
     if values.size == 3:  # (z, y, x)
@@ -225,7 +226,8 @@ def _in_background(function: Callable[P, R], name: str) -> Callable[P, concurren
         return pool().submit(function, *args, **kwargs)
 
     result = inspect.signature(function, eval_str=True).return_annotation
-    future = concurrent.futures.Future[result]  # type: ignore[valid-type]
+    future = concurrent.futures.Future[result]  # type: ignore[valid-type]  # a run-time type, for the signature
+    # inspect reads __signature__, which functions do not declare.
     submit.__signature__ = inspect.signature(function).replace(return_annotation=future)  # type: ignore[attr-defined]
     submit.__name__ = submit.__qualname__ = name
     submit.__doc__ = f":func:`{function.__name__}` on a background thread; returns a Future."

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple, cast
+from typing import Literal, NamedTuple, cast
 
 import numpy as np
 
@@ -24,6 +24,8 @@ IMOD_FLAG_SIGNED_BYTES = 1
 IMOD_FLAG_4BIT_BYTES = 16
 SERIALEM_4BIT_LABEL = b"4 bits packed"
 NVERSION = 20141
+
+ByteOrder = Literal["<", ">"]
 
 HEADER_DTYPE = np.dtype(
     [
@@ -112,7 +114,7 @@ class Header:
     """A parsed MRC header. `raw` holds every word as read (a numpy record)."""
 
     raw: np.void = field(repr=False)
-    byteorder: str  # '<' or '>'
+    byteorder: ByteOrder
     byteorder_from_stamp: bool  # False when MACHST was unusable and the order was guessed
 
     # -- words ------------------------------------------------------------------
@@ -206,7 +208,8 @@ class Header:
 
     @property
     def origin(self) -> tuple[float, float, float]:
-        return tuple(float(v) for v in self.raw["origin"])  # type: ignore[return-value]
+        x, y, z = (float(v) for v in self.raw["origin"])
+        return x, y, z
 
     @property
     def labels(self) -> list[str]:
@@ -313,9 +316,9 @@ class Header:
         return np.asarray(self.raw).astype(header_dtype(self.byteorder)).tobytes()
 
 
-def header_dtype(byteorder: str) -> np.dtype[np.void]:
+def header_dtype(byteorder: ByteOrder) -> np.dtype[np.void]:
     """The header's record type in byte order '<' or '>'."""
-    return HEADER_DTYPE.newbyteorder("<" if byteorder == "<" else ">")
+    return HEADER_DTYPE.newbyteorder(byteorder)
 
 
 def _plausible(rec: np.void) -> bool:
@@ -342,7 +345,7 @@ def parse_header(raw: bytes, path: str | None = None) -> Header:
     stamp = raw[212:214]
     from_stamp = stamp in (b"\x44\x44", b"\x44\x41", b"\x11\x11")
     # A damaged stamp's first byte is still the best first guess.
-    hint = {0x44: "<", 0x11: ">"}.get(stamp[0], "<")
+    hint: ByteOrder = ">" if stamp[0] == 0x11 else "<"
     order_try = hint
     for order_try in (hint, ">" if hint == "<" else "<"):
         rec = np.frombuffer(raw[:HEADER_SIZE], dtype=header_dtype(order_try))[0]
@@ -400,7 +403,7 @@ def build_header(
     unsigned_bytes: bool = False,
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0),
     labels: tuple[str, ...] = (),
-    byteorder: str = "<",
+    byteorder: ByteOrder = "<",
     version: str = "",
     like: Header | None = None,
 ) -> Header:

@@ -10,7 +10,7 @@ import sys
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsIndex, overload
 
 import numpy as np
 
@@ -18,14 +18,14 @@ from . import _core
 from ._atomic import PathLike
 from ._containers import GZIP_MAX_RATIO, container_of, looks_like, open_stream
 from ._errors import CorruptChunkError, MRCZError, MRCZFormatError, TruncatedFileError
-from ._header import HEADER_SIZE, Header, VoxelSize, parse_header
+from ._header import HEADER_SIZE, ByteOrder, Header, VoxelSize, parse_header
 from ._threads import default_threads
 
 __all__ = ["FrameIndex", "LazyFrames", "MrcFile", "read", "read_header"]
 
 FrameIndex = int | slice | Sequence[int] | np.ndarray | None
 
-NATIVE = "<" if sys.byteorder == "little" else ">"
+NATIVE: ByteOrder = "<" if sys.byteorder == "little" else ">"
 _MAX_JSON_BYTES = 64 << 20
 _MAX_CHUNK_BYTES = 2**31 - 1 - 32  # blosc2's largest chunk (BLOSC2_MAX_BUFFERSIZE)
 
@@ -360,7 +360,7 @@ def _stream_errors(f: MrcFile) -> Iterator[None]:
         raise MRCZFormatError(f"damaged {f.container} stream: {exc}", path=f.path) from None
 
 
-def _in_byteorder(dtype: np.dtype, byteorder: str) -> np.dtype:
+def _in_byteorder(dtype: np.dtype, byteorder: ByteOrder) -> np.dtype:
     if dtype.names is not None:
         return np.dtype([(name, dtype[name].newbyteorder(byteorder)) for name in dtype.names])
     return dtype.newbyteorder(byteorder)
@@ -397,11 +397,14 @@ class LazyFrames:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def __getitem__(self, key: Any) -> np.ndarray:
+    # As ndarray's own indexing: integers alone may pick one voxel (a scalar), anything else an array.
+    @overload
+    def __getitem__(self, key: SupportsIndex | tuple[SupportsIndex, ...]) -> Any: ...
+    @overload
+    def __getitem__(self, key: Any) -> np.ndarray: ...
+    def __getitem__(self, key: Any) -> Any:
         first, rest = (key[0], key[1:]) if isinstance(key, tuple) and key else (key, ())
-        if self.ndim == 2:
-            return self._file.read()[key]
-        if first is Ellipsis:
+        if self.ndim == 2 or first is Ellipsis:
             return self._file.read()[key]
         data = self._file.read(first)
         if not rest:

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
 from ._atomic import AtomicFile, PathLike
 from ._containers import compress_into, container_for_name
 from ._errors import MRCZError
-from ._header import CODEC_IDS, HEADER_SIZE, Header, VoxelSize, build_header, header_stats_ok, mode_for_dtype
+from ._header import CODEC_IDS, HEADER_SIZE, ByteOrder, Header, VoxelSize, build_header, header_stats_ok, mode_for_dtype
 from ._reader import NATIVE, nibble_high_first, read_header, swap_view_dtype
 from ._threads import default_threads
 
@@ -63,7 +64,7 @@ class WriteOptions:
     exttyp: str | None = None
     labels: Sequence[str] = ()
     origin: Sequence[float] = (0.0, 0.0, 0.0)
-    byteorder: str = "<"
+    byteorder: ByteOrder = "<"
     mode: int | None = None
     nibble_order: str = "low"
     overwrite: bool = False
@@ -73,7 +74,7 @@ class WriteOptions:
     def __post_init__(self) -> None:
         if self.compressor is not None and self.compressor not in _CODECS:
             raise ValueError(f"compressor must be None or one of {sorted(_CODECS)}, not {self.compressor!r}")
-        if not (isinstance(self.clevel, int | np.integer) and 0 <= self.clevel <= 9):
+        if not _is_level(self.clevel):
             raise ValueError(f"clevel must be an integer from 0 to 9, not {self.clevel!r}")
         if self.shuffle not in _SHUFFLES:
             raise ValueError(f"shuffle must be one of {sorted(_SHUFFLES)}, not {self.shuffle!r}")
@@ -97,6 +98,11 @@ class WriteOptions:
         return bytes(self.extended_header or b""), self.exttyp or ""
 
 
+def _is_level(clevel: object) -> bool:
+    """An integer compression level 0-9 (the options come from callers unchecked)."""
+    return isinstance(clevel, int | np.integer) and 0 <= int(clevel) <= 9
+
+
 def _json_default(value: Any) -> Any:
     if hasattr(value, "serialize"):
         return value.serialize()
@@ -111,9 +117,9 @@ def _voxel_size(pixel_size: float | Sequence[float] | None) -> VoxelSize:
     if pixel_size is None:
         return VoxelSize(0.0, 0.0, 0.0)
     if np.ndim(pixel_size) == 0:
-        p = float(pixel_size)  # type: ignore[arg-type]
+        p = float(pixel_size)  # type: ignore[arg-type]  # ndim 0: a number (or 0-d array), never a sequence
         return VoxelSize(p, p, p)
-    values = [float(v) for v in pixel_size]  # type: ignore[union-attr]
+    values = [float(v) for v in pixel_size]  # type: ignore[union-attr]  # ndim > 0: a sequence or array
     if len(values) != 3:
         raise ValueError(f"pixel_size must be one number or (x, y, z) in Å, not {pixel_size!r}")
     return VoxelSize(*values)
@@ -146,8 +152,8 @@ class MrcWriter:
         self,
         path: PathLike,
         *,
-        frame_shape: tuple[int, int],
-        dtype: Any,
+        frame_shape: Sequence[int],
+        dtype: npt.DTypeLike,
         volume: bool = False,
         sections_per_volume: int | None = None,
         like: Header | None = None,

@@ -108,7 +108,7 @@ def _describe(path: str) -> dict[str, Any]:
             d["meta"] = f.meta
         records = f.indexed_extended_header
         if records is not None and len(records):
-            first = {k: records[0][k].item() for k in FEI_FIELDS if k in records.dtype.names}
+            first = {k: records[0][k].item() for k in FEI_FIELDS if k in (records.dtype.names or ())}
             first = {k: v.decode("latin-1").strip("\0 ") if isinstance(v, bytes) else v for k, v in first.items()}
             d["fei"] = {"records": len(records), "record_size": records.dtype.itemsize, "record_0": first}
     return d
