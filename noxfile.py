@@ -291,7 +291,8 @@ def third_party_dependencies() -> list[str]:
 @nox.session(python=PYTHON, tags=["lint"])
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on each package's src/ (its [tool.mypy]), the siblings read from their sources."""
-    session.install("mypy==2.4.1", "scipy-stubs==1.17.1.5", *third_party_dependencies())
+    # types-tqdm: tqdm ships no types (mrcz.cli reads it when installed).
+    session.install("mypy==2.4.1", "scipy-stubs==1.17.1.5", "types-tqdm==4.70.0.20261106", *third_party_dependencies())
     sources = os.pathsep.join(str(ROOT / "packages" / p / "src") for p in PACKAGES)
     for package in PACKAGES:
         config = str(ROOT / "packages" / package / "pyproject.toml")
