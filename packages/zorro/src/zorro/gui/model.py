@@ -53,9 +53,18 @@ class TableRow(Measurements):
 
 #: What a column shows: a field of :class:`TableRow`, or the verdict of the thresholds.
 ColumnKey: TypeAlias = Literal[
-    "name", "state", "found", "drift_total", "drift_early", "drift_late", "resolution", "dose", "seconds",
-    "verdict", "last_error",
-]  # fmt: skip
+    "name",
+    "state",
+    "found",
+    "drift_total",
+    "drift_early",
+    "drift_late",
+    "resolution",
+    "dose",
+    "seconds",
+    "verdict",
+    "last_error",
+]
 Shown: TypeAlias = str | float | None  # what a cell holds
 AnyIndex: TypeAlias = QModelIndex | QPersistentModelIndex
 
