@@ -26,7 +26,7 @@ nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).parent
 WHEELHOUSE = ROOT / "wheelhouse"
-# Packages in dependency order; a package joins when its first real code lands.
+# Packages in dependency order.
 PACKAGES = ["numexpr3", "mrcz", "zorro"]
 # Extras installed for the tests: the Automator window is tested too.
 TEST_EXTRAS = {"zorro": "gui"}

@@ -255,7 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--voltage", type=float, default=300.0, help="kV (default: %(default)s)")
     sim.add_argument("--drift", choices=DRIFT_MODELS, default="linear", help="drift model (default: %(default)s)")
     sim.add_argument(
-        "--amplitude", type=float, help="px/frame for linear and random-walk, total px for decaying (default: 1, 1, 20)"
+        "--amplitude",
+        type=float,
+        help="px/frame for linear and random-walk, total px for decaying and jittery (default: 1, 1, 20)",
     )
     sim.add_argument("--tau", type=float, default=3.0, help="decay in frames of 'decaying' (default: %(default)s)")
     sim.add_argument("--jitter", type=float, default=0.3, help="random-walk step SD in px (default: %(default)s)")

@@ -285,8 +285,9 @@ def simulate(
     """A synthetic movie with known drift.
 
     ``dose`` is the mean number of electrons per pixel per frame, ``pixel_size`` in Å.
-    ``drift`` is one of ``DRIFT_MODELS`` (linear, decaying, random-walk) with its ``amplitude`` (px/frame for linear and
-    random-walk, total px for decaying and jittery; defaults 1, 1 and 20), ``tau`` and ``jitter``.
+    ``drift`` is one of ``DRIFT_MODELS`` (linear, decaying, random-walk, jittery) with its
+    ``amplitude`` (px/frame for linear and random-walk, total px for decaying and jittery;
+    defaults 1, 1 and 20), ``tau`` and ``jitter``.
     ``contrast`` is the specimen's standard deviation relative to the mean dose; ``specimen``
     and ``defocus`` choose its spectrum (see ``phantom_spectrum``). With ``gain=True`` the
     detector has a per-pixel (``gain_spread``) and per-column (half that) sensitivity, and
