@@ -179,6 +179,77 @@ def test_validate_reports_instead_of_raising(good, tmp_path):
     assert str(short) in problems[0]
 
 
+def damaged(path, tail=b"", **words):
+    """A copy of the little-endian file at `path` with header words replaced and `tail` appended."""
+    from mrcz._header import HEADER_DTYPE
+
+    raw = bytearray(path.read_bytes())
+    header = np.frombuffer(raw, HEADER_DTYPE.newbyteorder("<"), count=1).copy()
+    for name, value in words.items():
+        header[name] = value
+    raw[: header.nbytes] = header.tobytes()
+    out = path.with_name("damaged" + path.suffix)
+    out.write_bytes(bytes(raw) + tail)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("compressor", "change", "problems"),
+    [
+        (None, {"map": b"MAX "}, ["MAP: map id is b'MAX ', not 'MAP '"]),
+        (None, {"machst": (0, 0, 0, 0)}, ["MACHST: machine stamp 00 00 00 00 is not a valid stamp"]),
+        (None, {"nversion": 20130}, ["NVERSION: 20130 is not 20140 or 20141"]),
+        (
+            None,
+            {"mx": 0, "mz": -1},
+            ["MX: sampling 0 leaves the voxel size undefined", "MZ: sampling -1 leaves the voxel size undefined"],
+        ),
+        ("zstd", {"mz": 0}, []),  # MRCZ's MZ counts frames per item
+        (None, {"maps": 1}, ["MAPC/MAPR/MAPS: not a permutation of 1, 2, 3"]),
+        (None, {"nlabl": 11}, ["NLABL: 11 labels is not between 0 and 10"]),
+        (None, {"nlabl": 0}, ["LABEL: text after the 0 labels NLABL counts"]),
+        (None, {"exttyp": b"ABCD"}, ["EXTTYP: 'ABCD' is not a known extended header type"]),
+        (None, {"tail": b"1234567"}, ["data: the file is 7 bytes longer than its data"]),
+        ("zstd", {"tail": b"1234567"}, ["data: 7 bytes follow the last chunk"]),
+        ("zstd", {"packed_bytes": 5}, ["packedBytes: header says 5, chunks hold {stored}"]),
+        (None, {"dmax": 100.0}, ["DMAX: header says 100, the data give 59"]),
+        (None, {"dmax": -5.0}, []),  # statistics marked undetermined are not compared
+        (
+            "zstd",
+            {"map": b"MAX ", "nversion": 1, "packed_bytes": 5, "dmean": 1.0},
+            [
+                "MAP: map id is b'MAX ', not 'MAP '",
+                "NVERSION: 1 is not 20140 or 20141",
+                "packedBytes: header says 5, chunks hold {stored}",
+                "DMEAN: header says 1, the data give 29.5",
+            ],
+        ),
+    ],
+)
+def test_validate_names_each_damaged_word(tmp_path, compressor, change, problems):
+    data = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    path = tmp_path / ("v.mrcz" if compressor else "v.mrc")
+    mrcz.write(path, data, compressor=compressor, meta={"a": 1})
+    stored = mrcz.read_header(path).packed_bytes
+    bad = damaged(path, **change)
+    want = [p.format(stored=stored) for p in problems]
+    assert mrcz.validate(bad) == want
+    assert mrcz.validate(bad, check_data=False) == [p for p in want if not p.startswith("DM")]  # no statistics
+
+
+def test_validate_decompresses_every_chunk_even_without_check_data(good):
+    path, _ = good
+    raw = bytearray(path.read_bytes())
+    start = 1024 + len(b'{"a": 1}')
+    for i in range(start + 24, start + 400):  # the first chunk's compressed stream
+        raw[i] ^= 0x5A
+    bad = path.with_name("payload.mrcz")
+    bad.write_bytes(bytes(raw))
+    for check_data in (True, False):
+        problems = mrcz.validate(bad, check_data=check_data)
+        assert len(problems) == 1 and "frame 0" in problems[0] and str(bad) in problems[0]
+
+
 def _samples(folder):
     """Small valid files of each layout: compressed with JSON metadata, plain with an FEI
     extended header, 4-bit, big-endian."""
