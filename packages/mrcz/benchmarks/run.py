@@ -661,108 +661,154 @@ def setting(case: Case) -> str:
     return case.name.rsplit(", ", 1)[-1]
 
 
-def targets(ds: Dataset, cases: list[Case], frames: int) -> list[str]:
+def mark(ok: bool | None, text: str) -> str:
+    return f"  [{verdict(ok)}] {text}"
+
+
+@dataclass
+class Peers:
+    """Our zstd case and the rows its targets compare with (None or empty where they did not run)."""
+
+    ours: Case
+    page_cache_write: float  # our page-cache write: durable=False where it ran (no fsync, like the peers' 'write')
+    pred: list[Case]  # python-mrcz's zstd settings
+    raw: Case | None  # numpy tofile / fromfile
+    reference: Case | None  # python-blosc2 alone, its default block size
+    ceiling: Case | None  # python-blosc2 alone, its fastest block size
+    nbytes: int  # bytes of the array
+
+    def fastest_pred(self, key: str) -> Case:
+        return min(self.pred, key=lambda c: c.med(key))
+
+
+def find_peers(cases: list[Case], nbytes: int) -> Peers | None:
     by = {c.name: c for c in cases if c.error is None and c.samples["write"]}
     ours = next((c for c in by.values() if c.ours and c.codec == "zstd"), None)
-    pred = [c for c in by.values() if c.name.startswith("python-mrcz") and c.codec == "zstd"]
-    raw = next((c for c in by.values() if c.name.startswith("numpy")), None)
-    reference = next((c for c in by.values() if c.name.startswith("python-blosc2") and BLOSC2_DEFAULT in c.name), None)
-    ceiling = next((c for c in by.values() if c.name.startswith("python-blosc2") and BLOSC2_CEILING in c.name), None)
-    nb = ds.data.nbytes
-    out = [f"TARGETS ({ds.title}; ours = mrcz zstd 1 bitshuffle, 2 threads; medians)"]
-
-    def line(ok: bool | None, text: str) -> None:
-        out.append(f"  [{verdict(ok)}] {text}")
-
     if ours is None:
-        line(None, "our zstd case did not run: no targets")
-        return out
-    f, r = ours.med("fsync"), ours.med("read")
-    # Page-cache comparisons use our durable=False write (no fsync, like the peers' 'write').
+        return None
     scratch = by.get(SCRATCH_ZSTD)
-    w = scratch.med("write") if scratch is not None else ours.med("write")
-    if pred:
-        best_w = min(pred, key=lambda c: c.med("write"))
-        best_f = min(pred, key=lambda c: c.med("fsync"))
-        best_r = min(pred, key=lambda c: c.med("read"))
-        sw, sf, sr = best_w.med("write") / w, best_f.med("fsync") / f, best_r.med("read") / r
-        line(
-            sw >= 1.5,
-            f"compressed write >= 1.5x python-mrcz 0.6: {sw:.2f}x ({w:.3f} s vs {best_w.med('write'):.3f} s, "
-            f"its fastest zstd 1 setting, {setting(best_w)}); both with fsync: {sf:.2f}x "
-            f"({f:.3f} s vs {best_f.med('fsync'):.3f} s, {setting(best_f)})",
+
+    def blosc2_alone(which: str) -> Case | None:
+        return next((c for c in by.values() if c.name.startswith("python-blosc2") and which in c.name), None)
+
+    return Peers(
+        ours=ours,
+        page_cache_write=scratch.med("write") if scratch is not None else ours.med("write"),
+        pred=[c for c in by.values() if c.name.startswith("python-mrcz") and c.codec == "zstd"],
+        raw=next((c for c in by.values() if c.name.startswith("numpy")), None),
+        reference=blosc2_alone(BLOSC2_DEFAULT),
+        ceiling=blosc2_alone(BLOSC2_CEILING),
+        nbytes=nbytes,
+    )
+
+
+def predecessor_write_target(p: Peers) -> str:
+    if not p.pred:
+        return mark(None, "compressed write >= 1.5x python-mrcz 0.6: no predecessor (--predecessor-python)")
+    w, f = p.page_cache_write, p.ours.med("fsync")
+    best_w, best_f = p.fastest_pred("write"), p.fastest_pred("fsync")
+    sw, sf = best_w.med("write") / w, best_f.med("fsync") / f
+    return mark(
+        sw >= 1.5,
+        f"compressed write >= 1.5x python-mrcz 0.6: {sw:.2f}x ({w:.3f} s vs {best_w.med('write'):.3f} s, "
+        f"its fastest zstd 1 setting, {setting(best_w)}); both with fsync: {sf:.2f}x "
+        f"({f:.3f} s vs {best_f.med('fsync'):.3f} s, {setting(best_f)})",
+    )
+
+
+def tofile_target(p: Peers) -> str:
+    if p.raw is None:
+        return mark(None, "compressed write faster than numpy tofile: numpy case missing")
+    w, f, nb = p.page_cache_write, p.ours.med("fsync"), p.nbytes
+    t, tf = p.raw.med("write"), p.raw.med("fsync")
+    return mark(
+        w < t,
+        f"compressed write faster than numpy tofile (page cache): {w:.3f} s vs {t:.3f} s "
+        f"({nb / w / GB:.2f} vs {nb / t / GB:.2f} GB/s, {t / w:.2f}x); both with fsync: "
+        f"{f:.3f} s vs {tf:.3f} s ({tf / f:.2f}x)",
+    )
+
+
+def ceiling_lines(p: Peers, ceiling: Case) -> list[str]:
+    """Why a missed page-cache write target is out of reach: the speeds it needs against the codec's own."""
+    w, nb, tc = p.page_cache_write, p.nbytes, ceiling.med("write")
+    why = [
+        (
+            f"codec ceiling: python-blosc2 alone (zstd 1 bitshuffle, {THREADS} threads, its fastest block size, "
+            f"{CEILING_BLOCKSIZE / 2**20:g} MiB) compresses the movie and writes it to the page cache, no fsync, "
+            f"in {tc:.3f} s = {nb / tc / GB:.2f} GB/s"
+        ),
+    ]
+    if p.pred:
+        need = p.fastest_pred("write").med("write") / 1.5
+        why.append(
+            f"1.5x python-mrcz's page-cache time needs {need:.3f} s = {nb / need / GB:.2f} GB/s, "
+            f"{tc / need:.2f}x the ceiling's speed"
         )
-    else:
-        line(None, "compressed write >= 1.5x python-mrcz 0.6: no predecessor (--predecessor-python)")
-    if raw is not None:
-        t, tf = raw.med("write"), raw.med("fsync")
-        line(
-            w < t,
-            f"compressed write faster than numpy tofile (page cache): {w:.3f} s vs {t:.3f} s "
-            f"({nb / w / GB:.2f} vs {nb / t / GB:.2f} GB/s, {t / w:.2f}x); both with fsync: "
-            f"{f:.3f} s vs {tf:.3f} s ({tf / f:.2f}x)",
+    if p.raw is not None:
+        t = p.raw.med("write")
+        why.append(
+            f"faster than numpy tofile to the page cache needs < {t:.3f} s = {nb / t / GB:.2f} GB/s, "
+            f"{tc / t:.2f}x the ceiling's speed"
         )
-    else:
-        line(None, "compressed write faster than numpy tofile: numpy case missing")
-    page_cache_missed = any(text.startswith("  [MISS] compressed write") for text in out)
-    if page_cache_missed and ceiling is not None:
-        tc = ceiling.med("write")
-        why = [
-            (
-                f"codec ceiling: python-blosc2 alone (zstd 1 bitshuffle, {THREADS} threads, its fastest block size, "
-                f"{CEILING_BLOCKSIZE / 2**20:g} MiB) compresses the movie and writes it to the page cache, no fsync, "
-                f"in {tc:.3f} s = {nb / tc / GB:.2f} GB/s"
-            ),
-        ]
-        if pred:
-            need = best_w.med("write") / 1.5
-            why.append(
-                f"1.5x python-mrcz's page-cache time needs {need:.3f} s = {nb / need / GB:.2f} GB/s, "
-                f"{tc / need:.2f}x the ceiling's speed"
-            )
-        if raw is not None:
-            t = raw.med("write")
-            why.append(
-                f"faster than numpy tofile to the page cache needs < {t:.3f} s = {nb / t / GB:.2f} GB/s, "
-                f"{tc / t:.2f}x the ceiling's speed"
-            )
-        why.append(f"ours, durable=False: {w:.3f} s = {nb / w / GB:.2f} GB/s = {tc / w:.2f}x the ceiling's speed")
-        out += [f"         {text}" for text in why]
-    if pred:
-        line(
-            sr >= 1.5,
-            f"read >= 1.5x python-mrcz 0.6: {sr:.2f}x ({r:.3f} s vs {best_r.med('read'):.3f} s, "
-            f"its fastest zstd 1 setting, {setting(best_r)})",
-        )
-    else:
-        line(None, "read >= 1.5x python-mrcz 0.6: no predecessor (--predecessor-python)")
-    if reference is not None:
-        ro, rc = nb / ours.med("size"), nb / reference.med("size")
-        line(
-            ro >= 0.9 * rc,
-            f"compression ratio within 10 % of python-blosc2 alone (its default block size): {ro:.3f} vs {rc:.3f} ({100 * (ro / rc - 1):+.1f} %)",
-        )
-    else:
-        line(None, "compression ratio within 10 % of python-blosc2 alone: blosc2 not importable")
-    fr = ours.med("frame")
+    why.append(f"ours, durable=False: {w:.3f} s = {nb / w / GB:.2f} GB/s = {tc / w:.2f}x the ceiling's speed")
+    return [f"         {text}" for text in why]
+
+
+def predecessor_read_target(p: Peers) -> str:
+    if not p.pred:
+        return mark(None, "read >= 1.5x python-mrcz 0.6: no predecessor (--predecessor-python)")
+    r, best_r = p.ours.med("read"), p.fastest_pred("read")
+    sr = best_r.med("read") / r
+    return mark(
+        sr >= 1.5,
+        f"read >= 1.5x python-mrcz 0.6: {sr:.2f}x ({r:.3f} s vs {best_r.med('read'):.3f} s, "
+        f"its fastest zstd 1 setting, {setting(best_r)})",
+    )
+
+
+def ratio_target(p: Peers) -> str:
+    if p.reference is None:
+        return mark(None, "compression ratio within 10 % of python-blosc2 alone: blosc2 not importable")
+    ro, rc = p.nbytes / p.ours.med("size"), p.nbytes / p.reference.med("size")
+    return mark(
+        ro >= 0.9 * rc,
+        f"compression ratio within 10 % of python-blosc2 alone (its default block size): {ro:.3f} vs {rc:.3f} ({100 * (ro / rc - 1):+.1f} %)",
+    )
+
+
+def frame_target(p: Peers, frames: int) -> str:
+    fr, r = p.ours.med("frame"), p.ours.med("read")
     frac = fr / r
     text = f"one-frame read <= 1/20 of a full read: {frac:.4f} (= 1/{1 / frac:.1f}; {fr * 1e3:.1f} ms vs {r:.3f} s)"
     if frames < 20:
-        line(None, text + f" -- only {frames} frames, the target needs >= 20 (it is set for 40)")
-    else:
-        line(frac <= 1 / 20, text + ("" if frames == 40 else f" -- {frames} frames, the target is set for 40"))
-    peak = ours.memory.get("tracemalloc")
-    if peak is not None:
-        rss = ours.memory.get("rss")
-        extra = "" if rss is None else f"; RSS growth in a fresh process: {rss / nb:.3f}x"
-        line(
-            peak <= 1.1 * nb,
-            f"peak memory of a full read <= 1.1x the array: {peak / nb:.3f}x "
-            f"(tracemalloc, {peak / 1e6:.1f} MB for {nb / 1e6:.1f} MB{extra})",
-        )
-    else:
-        line(None, "peak memory of a full read: not measured")
-    return out
+        return mark(None, text + f" -- only {frames} frames, the target needs >= 20 (it is set for 40)")
+    return mark(frac <= 1 / 20, text + ("" if frames == 40 else f" -- {frames} frames, the target is set for 40"))
+
+
+def memory_target(p: Peers) -> str:
+    peak, nb = p.ours.memory.get("tracemalloc"), p.nbytes
+    if peak is None:
+        return mark(None, "peak memory of a full read: not measured")
+    rss = p.ours.memory.get("rss")
+    extra = "" if rss is None else f"; RSS growth in a fresh process: {rss / nb:.3f}x"
+    return mark(
+        peak <= 1.1 * nb,
+        f"peak memory of a full read <= 1.1x the array: {peak / nb:.3f}x "
+        f"(tracemalloc, {peak / 1e6:.1f} MB for {nb / 1e6:.1f} MB{extra})",
+    )
+
+
+def targets(ds: Dataset, cases: list[Case], frames: int) -> list[str]:
+    out = [f"TARGETS ({ds.title}; ours = mrcz zstd 1 bitshuffle, 2 threads; medians)"]
+    p = find_peers(cases, ds.data.nbytes)
+    if p is None:
+        return [*out, mark(None, "our zstd case did not run: no targets")]
+    writes = [predecessor_write_target(p), tofile_target(p)]
+    out += writes
+    if p.ceiling is not None and any(text.startswith("  [MISS]") for text in writes):
+        out += ceiling_lines(p, p.ceiling)
+    return [*out, predecessor_read_target(p), ratio_target(p), frame_target(p, frames), memory_target(p)]
 
 
 def cpu_model() -> str:
@@ -827,88 +873,115 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def start_predecessor(python: str | None) -> tuple[PredecessorWorker | None, dict | None]:
+    """The python-mrcz worker and what it reports of itself; (None, None) where it is not run."""
+    if not python:
+        SKIPPED.append("no --predecessor-python: python-mrcz 0.6 cases are skipped")
+        return None, None
+    worker = None
+    try:
+        worker = PredecessorWorker(python)
+        info = worker.request(op="info")
+    except Exception as exc:
+        SKIPPED.append(f"python-mrcz worker did not start ({exc}): its cases are skipped")
+        if worker is not None:
+            worker.close()
+        return None, None
+    if not str(info.get("mrcz")).startswith("0.6"):
+        SKIPPED.append(f"warning: --predecessor-python imports mrcz {info.get('mrcz')}, not python-mrcz 0.6.x")
+    return worker, info
+
+
+def load_average(when: str) -> str:
+    return f"- load average at {when}: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+
+
+# key -> (title, the movie of (frames, size)); seeds fixed so every run times the same data.
+DATASETS: dict[str, tuple[str, Callable[[int, int], np.ndarray]]] = {
+    "u8": ("electron-counting movie, Poisson mean 1, uint8", lambda n, size: counting_movie(n, size, seed=7)),
+    "f32": (
+        "gain-normalised movie, counts x normal(1, 0.05) gain, float32",
+        lambda n, size: gain_normalised_movie(n, size, seed=11),
+    ),
+}
+
+LEGEND = (
+    "GB/s = array bytes / time; peer/ours = the row's time / our case's time with the same codec "
+    "(zstd, lz4, none), > 1 = ours faster; frame = the middle frame, warm cache, - where the tool "
+    "cannot read one frame (python-mrcz: compressed files); ratio = array bytes / file size; "
+    "ok = round trip (whole file and frame) bit-exact on the first repeat."
+)
+
+
+def make_dataset(key: str, frames: int, size: int) -> Dataset:
+    t0 = time.perf_counter()
+    title, movie = DATASETS[key]
+    data = movie(frames, size)
+    print(
+        f"... dataset {key}: {data.shape} {data.dtype}, {data.nbytes / 1e6:.1f} MB, made in "
+        f"{time.perf_counter() - t0:.1f} s",
+        flush=True,
+    )
+    return Dataset(key, title, data)
+
+
+def dataset_section(ds: Dataset, cases: list[Case]) -> list[str]:
+    """The dataset's table, its legend and notes: the entropy bound and our read's peak memory."""
+    data = ds.data
+    section = ["", f"## {ds.title}: {data.shape}, {data.nbytes / 1e6:.1f} MB", "", *table(ds, cases), "", LEGEND]
+    notes = {c.note for c in cases if c.note and (ds.key == "u8" or "uint8" not in c.note)}
+    section += [f"- {n}" for n in sorted(notes)]
+    if ds.key == "u8":
+        h = entropy_bits(data)
+        section.append(
+            f"- Shannon entropy of the uint8 count histogram: {h:.3f} bit/px -> ideal ratio 8/H = {8 / h:.2f}"
+        )
+    for c in cases:
+        if c.ours and c.memory.get("tracemalloc") is not None:
+            rss = c.memory.get("rss")
+            section.append(
+                f"- peak extra memory of a full read, {c.name}: {c.memory['tracemalloc'] / data.nbytes:.3f}x "
+                "the array (tracemalloc)"
+                + ("" if rss is None else f", {rss / data.nbytes:.3f}x (RSS growth, fresh process)")
+            )
+    return section
+
+
+def bench_dataset(
+    key: str, frames: int, args: argparse.Namespace, worker: PredecessorWorker | None, pv: str, tmpdir: str
+) -> tuple[list[str], list[str]]:
+    """Runs every case on one dataset and prints its section; returns the section and (for the
+    counting movie) the target lines."""
+    ds = make_dataset(key, frames, args.size)
+    cases = build_cases(worker, pv)
+    run_dataset(ds, cases, args.repeats, tmpdir, worker)
+    section = dataset_section(ds, cases)
+    print("\n".join(section), flush=True)
+    return section, targets(ds, cases, frames) if key == "u8" else []
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     base = Path(args.tmpdir) if args.tmpdir else HERE.parent / "build" / "bench"
     base.mkdir(parents=True, exist_ok=True)
     tmpdir = tempfile.mkdtemp(prefix="mrcz_bench_", dir=base)
-
-    worker = None
-    worker_info = None
-    if args.predecessor_python:
-        try:
-            worker = PredecessorWorker(args.predecessor_python)
-            worker_info = worker.request(op="info")
-            if not str(worker_info.get("mrcz")).startswith("0.6"):
-                SKIPPED.append(
-                    f"warning: --predecessor-python imports mrcz {worker_info.get('mrcz')}, not python-mrcz 0.6.x"
-                )
-        except Exception as exc:
-            SKIPPED.append(f"python-mrcz worker did not start ({exc}): its cases are skipped")
-            if worker is not None:
-                worker.close()
-            worker = None
-    else:
-        SKIPPED.append("no --predecessor-python: python-mrcz 0.6 cases are skipped")
+    worker, worker_info = start_predecessor(args.predecessor_python)
+    pv = str(worker_info.get("mrcz", "?")) if worker_info else "?"
 
     report = ["# mrcz benchmark", ""]
     report += [f"- {line}" for line in machine_lines(worker_info, args, tmpdir)]
-    report.append(f"- load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    report.append(load_average("start"))
     report += [f"- skipped: {s}" for s in SKIPPED]
     print("\n".join(report), flush=True)
 
     target_lines: list[str] = []
+    specs = [("u8", args.frames)] + ([("f32", args.float_frames)] if args.float_frames else [])
     try:
-        specs = [("u8", args.frames)]
-        if args.float_frames:
-            specs.append(("f32", args.float_frames))
         for key, frames in specs:
-            t0 = time.perf_counter()
-            if key == "u8":
-                data = counting_movie(frames, args.size, seed=7)
-                title = "electron-counting movie, Poisson mean 1, uint8"
-            else:
-                data = gain_normalised_movie(frames, args.size, seed=11)
-                title = "gain-normalised movie, counts x normal(1, 0.05) gain, float32"
-            ds = Dataset(key, title, data)
-            print(
-                f"... dataset {key}: {data.shape} {data.dtype}, {data.nbytes / 1e6:.1f} MB, made in "
-                f"{time.perf_counter() - t0:.1f} s",
-                flush=True,
-            )
-            cases = build_cases(worker, str(worker_info.get("mrcz", "?")) if worker_info else "?")
-            run_dataset(ds, cases, args.repeats, tmpdir, worker)
-
-            section = ["", f"## {title}: {data.shape}, {data.nbytes / 1e6:.1f} MB", ""]
-            section += table(ds, cases)
-            section.append("")
-            section.append(
-                "GB/s = array bytes / time; peer/ours = the row's time / our case's time with the same codec "
-                "(zstd, lz4, none), > 1 = ours faster; frame = the middle frame, warm cache, - where the tool "
-                "cannot read one frame (python-mrcz: compressed files); ratio = array bytes / file size; "
-                "ok = round trip (whole file and frame) bit-exact on the first repeat."
-            )
-            notes = {c.note for c in cases if c.note and (key == "u8" or "uint8" not in c.note)}
-            section += [f"- {n}" for n in sorted(notes)]
-            if key == "u8":
-                h = entropy_bits(data)
-                section.append(
-                    f"- Shannon entropy of the uint8 count histogram: {h:.3f} bit/px -> ideal ratio 8/H = {8 / h:.2f}"
-                )
-            for c in cases:
-                if c.ours and c.memory.get("tracemalloc") is not None:
-                    rss = c.memory.get("rss")
-                    section.append(
-                        f"- peak extra memory of a full read, {c.name}: {c.memory['tracemalloc'] / data.nbytes:.3f}x "
-                        "the array (tracemalloc)"
-                        + ("" if rss is None else f", {rss / data.nbytes:.3f}x (RSS growth, fresh process)")
-                    )
-            print("\n".join(section), flush=True)
+            section, found = bench_dataset(key, frames, args, worker, pv, tmpdir)
             report += section
-            if key == "u8":
-                target_lines = targets(ds, cases, frames)
-            del data, ds
-            gc.collect()
+            target_lines += found
+            gc.collect()  # the dataset's movie is freed before the next is made
     finally:
         if worker is not None:
             worker.close()
@@ -916,7 +989,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             base.rmdir()  # only if empty
 
-    tail = ["", f"- load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", ""]
+    tail = ["", load_average("end"), ""]
     if target_lines:
         tail += ["```", *target_lines, "```"]
     print("\n".join(tail), flush=True)
