@@ -203,6 +203,10 @@ def check_published_files(package: str, python: str) -> None:
 def tests(session: nox.Session, package: str) -> None:
     """Test one package against its wheel, in an environment of its own, on every Python present."""
     run_tests(session, package)
+    if package == "numexpr3" and session.python == PYTHON:  # the compiler alone, on tests/_reference_vm.py
+        session.run(
+            "python", "-m", "pytest", *session.posargs, env={"HYPOTHESIS_PROFILE": "ci", "NUMEXPR3_REFERENCE_VM": "1"}
+        )
 
 
 @nox.session(python=PYTHONS[:1], requires=["wheels-{python}"], tags=["test"])

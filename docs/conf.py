@@ -48,7 +48,8 @@ nitpick_ignore_regex = [
     ("py:.*", r"(numpy|np|numpy\.typing)(\..*)?"),
     ("py:.*", r"(os|io|re|threading|sqlite3|concurrent\.futures|collections\.abc|typing|enum|pathlib|json)\..*"),
     ("py:.*", r"(Any|BinaryIO|Iterator|Mapping|Sequence|Future|PathLike|FrameIndex|NoneType)"),
-    ("py:class", r"(int|float|str|bytes|bool|dict|list|tuple|object|Exception|ValueError)"),
+    ("py:class", r"(int|float|str|bytes|bool|dict|list|tuple|object|Exception|ValueError|Path)"),
+    ("py:class", r"((distributed|dask_jobqueue)\..*|Cluster)"),  # dask's, in the executors' signatures
 ]
 
 # -- HTML (alabaster, Sphinx's default theme: no extra dependency) ----------------------

@@ -162,6 +162,57 @@ class Program:
         for array, register in zip(outputs, out_registers):
             array[...] = values[register]
 
+    def _output_code(self) -> str:
+        return next(code for kind, code, _ in self.registers if kind == "out")
+
+    def evaluate(
+        self, inputs: Sequence[np.ndarray], shape_arrays: Sequence[np.ndarray], order: str = "K"
+    ) -> np.ndarray:
+        shape = np.broadcast_shapes(*(a.shape for a in shape_arrays))
+        full_rank = [a for a in inputs if a.ndim == len(shape) and a.ndim > 1]
+        fortran = order == "F" or (
+            order in "KA"
+            and bool(full_rank)
+            and all(a.flags.f_contiguous and not a.flags.c_contiguous for a in full_rank)
+        )
+        out = np.empty(shape, self._output_code(), order="F" if fortran else "C")
+        self.run(inputs, [out], shape)
+        return out
+
+    def reduce(self, inputs: Sequence[np.ndarray], shape_arrays: Sequence[np.ndarray]) -> np.ndarray:
+        assert self.reduction is not None
+        op, axes = self.reduction
+        shape = np.broadcast_shapes(*(a.shape for a in shape_arrays))
+        if op in ("min", "max") and any(shape[axis] == 0 for axis in axes):
+            raise ValueError(f"zero-size array to reduction operation {op} which has no identity")
+        out = np.empty([1 if axis in axes else n for axis, n in enumerate(shape)], self._output_code())
+        self.run(inputs, [out], shape)
+        return out.reshape([n for axis, n in enumerate(shape) if axis not in axes])
+
+
+class Dispatcher:
+    """Remembers nothing: every call takes the Python path (`_call`), which is what the
+    reference VM is for (the compiler's programs run on `Program`)."""
+
+    def __init__(self, names: tuple[str, ...] = ()) -> None:
+        self.names = names
+
+    def remember(self, arguments: object, program: object, inputs: object, shape_arguments: object, /) -> bool:
+        return False
+
+    def run_scope(self, local_scope: object, global_scope: object, out: object = None, /) -> None:
+        return None
+
+    def num_routes(self) -> int:
+        return 0
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        return self._call(*args, **kwargs)  # type: ignore[attr-defined]  # NumExpr, the subclass, defines it
+
+
+def vector_math() -> str:
+    return "scalar"
+
 
 def set_num_threads(n: int) -> int:
     old, _threads[0] = _threads[0], n

@@ -385,3 +385,15 @@ def test_evaluate_with_out_on_the_cpp_path() -> None:
         assert ne.evaluate(source, out=int_out) is int_out
         np.testing.assert_array_equal(int_out, 2 * s)
     assert routes(source) == 2
+
+
+def test_a_cached_call_compiles_nothing() -> None:
+    scope = {"a": np.arange(3.0)}
+    ne.evaluate("a * 3 - 1", local_dict=scope)
+    before = _api._compiled.cache_info()
+    for _ in range(5):
+        ne.evaluate("a * 3 - 1", local_dict=scope)
+    after = _api._compiled.cache_info()
+    # Not even a cache lookup: the source's dispatcher runs the program in C++.
+    assert (after.hits, after.misses) == (before.hits, before.misses)
+    assert _api._dispatchers["a * 3 - 1"][0].num_routes() == 1

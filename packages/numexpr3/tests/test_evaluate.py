@@ -700,20 +700,6 @@ def test_no_frame_inspection_when_both_dicts_are_given(monkeypatch: pytest.Monke
     np.testing.assert_array_equal(ne.evaluate("a + 1", local_dict={"a": a}), a + 1)
 
 
-def test_a_cached_call_compiles_nothing() -> None:
-    from numexpr3 import _api
-
-    a = np.arange(3.0)
-    ne.evaluate("a * 3 - 1")
-    before = _api._compiled.cache_info()
-    for _ in range(5):
-        ne.evaluate("a * 3 - 1")
-    after = _api._compiled.cache_info()
-    # Not even a cache lookup: the source's dispatcher runs the program in C++.
-    assert (after.hits, after.misses) == (before.hits, before.misses)
-    assert _api._dispatchers["a * 3 - 1"][0].num_routes() == 1
-
-
 def test_re_evaluate_state_is_per_asyncio_task() -> None:
     import asyncio
 

@@ -17,9 +17,17 @@ using F32 = py::array_t<float, py::array::c_style | py::array::forcecast>;
 using F64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using U8 = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>;
 
-void require_writeable_c(const py::array& a, const char* what) {
+// An array written in place, taken as it is: converting it would write into a copy and
+// leave the caller's array silently unchanged.
+template <typename T>
+py::array_t<T> in_place(const py::array& a, const char* what) {
+    if (!py::isinstance<py::array_t<T>>(a))
+        throw py::type_error(std::string(what) + " is written in place and must be " +
+                             py::str(py::dtype::of<T>()).cast<std::string>() + ", not " +
+                             py::str(a.dtype()).cast<std::string>());
     if (!(a.flags() & py::array::c_style)) throw py::value_error(std::string(what) + " must be C-contiguous");
     if (!a.writeable()) throw py::value_error(std::string(what) + " must be writeable");
+    return py::reinterpret_borrow<py::array_t<T>>(a);
 }
 
 py::tuple py_find_peaks(const F32& maps, double radius, const F64& sigmas, bool exclude_origin, std::size_t threads) {
@@ -48,9 +56,8 @@ py::tuple py_find_peaks(const F32& maps, double radius, const F64& sigmas, bool 
     return py::make_tuple(dy, dx, sig, sigma, error);
 }
 
-void py_phase_shift(py::array_t<std::complex<float>> spectrum, std::size_t nx, double dy, double dx,
-                    std::size_t threads) {
-    require_writeable_c(spectrum, "spectrum");
+void py_phase_shift(const py::array& spectrum_in, std::size_t nx, double dy, double dx, std::size_t threads) {
+    auto spectrum = in_place<std::complex<float>>(spectrum_in, "spectrum");
     if (spectrum.ndim() != 2) throw py::value_error("spectrum must be 2-D");
     auto ny = static_cast<std::size_t>(spectrum.shape(0));
     if (static_cast<std::size_t>(spectrum.shape(1)) != nx / 2 + 1)
@@ -61,10 +68,10 @@ void py_phase_shift(py::array_t<std::complex<float>> spectrum, std::size_t nx, d
 }
 
 void py_shift_accumulate(const py::array_t<std::complex<float>, py::array::c_style>& spectrum, std::size_t nx,
-                         double dy, double dx, py::array_t<std::complex<float>> plain,
-                         py::array_t<std::complex<float>> weighted, const F32& weight, std::size_t threads) {
-    require_writeable_c(plain, "plain");
-    require_writeable_c(weighted, "weighted");
+                         double dy, double dx, const py::array& plain_in, const py::array& weighted_in,
+                         const F32& weight, std::size_t threads) {
+    auto plain = in_place<std::complex<float>>(plain_in, "plain");
+    auto weighted = in_place<std::complex<float>>(weighted_in, "weighted");
     if (spectrum.ndim() != 2) throw py::value_error("spectrum must be 2-D");
     auto ny = static_cast<std::size_t>(spectrum.shape(0));
     if (static_cast<std::size_t>(spectrum.shape(1)) != nx / 2 + 1)
@@ -81,8 +88,8 @@ void py_shift_accumulate(const py::array_t<std::complex<float>, py::array::c_sty
     zorro::shift_accumulate(in, ny, nx, dy, dx, p, q, w, threads);
 }
 
-std::size_t py_repair_pixels(py::array_t<float> image, const U8& bad, std::size_t max_radius, std::size_t threads) {
-    require_writeable_c(image, "image");
+std::size_t py_repair_pixels(const py::array& image_in, const U8& bad, std::size_t max_radius, std::size_t threads) {
+    auto image = in_place<float>(image_in, "image");
     if (image.ndim() != 2 || bad.ndim() != 2 || image.shape(0) != bad.shape(0) || image.shape(1) != bad.shape(1))
         throw py::value_error("image and bad must be 2-D arrays of the same shape");
     auto h = static_cast<std::size_t>(image.shape(0)), w = static_cast<std::size_t>(image.shape(1));

@@ -1,4 +1,5 @@
 // parallel_for: spread independent items over a few std::threads.
+// mrcz's cpp/parallel.hpp is a sibling copy on purpose: the packages are published separately.
 #pragma once
 
 #include <algorithm>

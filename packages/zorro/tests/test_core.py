@@ -122,6 +122,20 @@ def test_phase_shift_checks_the_spectrum_shape():
         _core.phase_shift(np.zeros((8, 8), np.complex64), 8, 1.0, 1.0)
 
 
+def test_in_place_arguments_of_another_type_are_refused_not_copied():
+    # A converted copy would take the write and leave the caller's array silently unchanged.
+    spectrum = np.ones((8, 5), np.complex128)
+    with pytest.raises(TypeError, match="spectrum is written in place and must be complex64, not complex128"):
+        _core.phase_shift(spectrum, 8, 1.0, 1.0)
+    ok = np.ones((8, 5), np.complex64)
+    with pytest.raises(TypeError, match="plain is written in place"):
+        _core.shift_accumulate(ok, 8, 0.0, 0.0, ok.astype(np.complex128), ok.copy(), np.ones((8, 5), np.float32))
+    with pytest.raises(TypeError, match="image is written in place and must be float32, not float64"):
+        _core.repair_pixels(np.ones((8, 8)), np.zeros((8, 8), bool))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.phase_shift(np.ones((8, 10), np.complex64)[:, ::2], 8, 1.0, 1.0)
+
+
 def numpy_repair(image: np.ndarray, bad: np.ndarray, max_radius: int = 16) -> np.ndarray:
     out = image.copy()
     h, w = image.shape

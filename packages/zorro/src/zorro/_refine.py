@@ -17,6 +17,7 @@ as good), the result is zero motion, flagged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,8 +52,9 @@ class _Band:
     its peak), with the frequency grids and the low-pass itself on that band."""
 
     def __init__(self, spectra: np.ndarray, crop: tuple[int, int], binning: np.ndarray, oversampling: float,
-                 bfactor: float) -> None:  # fmt: skip
+                 bfactor: float, overlap: _Overlap | None = None) -> None:  # fmt: skip
         self.binning, self.bfactor = np.asarray(binning, float), bfactor
+        self.overlap = overlap  # of the frames' windows; needed to search against the others' sum
         self.oversampling = oversampling  # correlated neighbouring frequencies: inflate the variance
         cut = np.sqrt(4 * np.log(1e4) / bfactor) * self.binning  # cycles per crop pixel
         qy, qx = scipy.fft.fftfreq(crop[0]), scipy.fft.rfftfreq(crop[1])
@@ -80,13 +82,14 @@ class _Band:
         sy, sx = np.asarray(shift) / self.binning
         ey = np.exp(-2j * np.pi * self.qy * sy).astype(np.complex64)
         ex = np.exp(-2j * np.pi * self.qx * sx).astype(np.complex64)
-        return ey[:, None] * ex[None, :]
+        ramp: np.ndarray = ey[:, None] * ex[None, :]
+        return ramp
 
     def aligned_sum(self, shifts: np.ndarray) -> np.ndarray:
         total = np.zeros_like(self.spectra[0])
         for k, spectrum in enumerate(self.spectra):
             total += spectrum * self.ramp(shifts[k])
-        return total
+        return np.asarray(total)
 
     def power(self, shifts: np.ndarray) -> float:
         """Filtered power of the aligned sum: what a better alignment makes larger."""
@@ -105,7 +108,7 @@ class _Overlap:
         self.centre = [len(w) - 1 for w in window]
 
     def _value(self, axis: int, lag: np.ndarray) -> np.ndarray:
-        return np.interp(lag + self.centre[axis], np.arange(self.acf[axis].size), self.acf[axis])
+        return np.asarray(np.interp(lag + self.centre[axis], np.arange(self.acf[axis].size), self.acf[axis]))
 
     def log_gradient(self, offsets: np.ndarray, t: np.ndarray, h: float = 0.5) -> np.ndarray:
         """∇ log Σ_k acf(offsets_k + t) by central differences (crop px)."""
@@ -124,7 +127,9 @@ def _terms(z: np.ndarray, columns: np.ndarray, qy: np.ndarray) -> np.ndarray:
     return np.stack([by_row.sum(axis=0), qy @ by_row, (qy * qy) @ by_row])
 
 
-def _locate(product: np.ndarray, grid: _Band, start: np.ndarray, offsets: np.ndarray | None = None, steps: int = 4):
+def _locate(
+    product: np.ndarray, grid: _Band, start: np.ndarray, offsets: np.ndarray | None = None, steps: int = 4
+) -> tuple[np.ndarray, np.ndarray | None, float]:
     """Newton steps from ``start`` (crop px) to the maximum of C(t) = Re Σ m product e^{2 pi i q·t}
     divided by the windows' overlap at t (the other frames' window ``offsets``, crop px).
 
@@ -140,7 +145,7 @@ def _locate(product: np.ndarray, grid: _Band, start: np.ndarray, offsets: np.nda
         terms = product * ey[:, None] * ex[None, :]
         re, im = _terms(terms.real, grid.columns, grid.qy), _terms(terms.imag, grid.columns, grid.qy)
         gradient = -two_pi * np.array([im[1, 0], im[0, 1]])
-        if offsets is not None:  # of C / overlap: its Hessian is nearly C's over the overlap
+        if offsets is not None and grid.overlap is not None:  # of C / overlap: its Hessian is nearly C's over it
             gradient -= re[0, 0] * grid.overlap.log_gradient(offsets, t)
         hessian = -(two_pi**2) * np.array([[re[2, 0], re[1, 1]], [re[1, 1], re[0, 2]]])
         if not (hessian[0, 0] < 0 and np.linalg.det(hessian) > 0):
@@ -172,7 +177,9 @@ def _coarse_peak(product: np.ndarray, grid: _Band, radius: float) -> np.ndarray:
     return np.array([yy[y, x], xx[y, x]])
 
 
-def measure(grid: _Band, shifts: np.ndarray, radius: float | None, frames: np.ndarray | None = None):
+def measure(
+    grid: _Band, shifts: np.ndarray, radius: float | None, frames: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Each frame (of ``frames``, default all) against the sum of the others at ``shifts``: its
     new position (input px) and per-axis variance. ``radius`` (crop px): search whole pixels
     that far first; without it the previous position is already close (two Newton steps)."""
@@ -207,7 +214,7 @@ def smooth(
         return measured.copy(), np.stack([np.diag(variances[:, a]) for a in range(2)]), 0.0
     difference = np.diff(np.eye(n), 2, axis=0)
     precision = 1 / variances  # (n, 2)
-    lams = [lam] if lam else float(np.median(precision)) * np.logspace(-4, 6, 21)
+    lams = [lam] if lam else (float(np.median(precision)) * np.logspace(-4, 6, 21)).tolist()
     bend = np.ones(n - 2)
     for _ in range(3):  # λ from the plain prior, then the bends it cannot explain let free
         roughness = difference.T @ (bend[:, None] * difference)
@@ -220,11 +227,16 @@ def smooth(
     return path, covariance, float(chosen)
 
 
-def _most_likely(measured, precision, roughness, lams):
+Fit = tuple[np.ndarray, np.ndarray]  # posterior mean and precision of one axis
+
+
+def _most_likely(
+    measured: np.ndarray, precision: np.ndarray, roughness: np.ndarray, lams: Sequence[float]
+) -> tuple[float, list[Fit]]:
     """The λ of ``lams`` with the largest marginal likelihood of the measurements, and the
     posterior (mean, precision) per axis under it."""
     n = len(measured)
-    best = None
+    best: tuple[float, float, list[Fit]] | None = None
     for lam in lams:
         score, fits = 0.0, []
         for a in range(2):
@@ -236,6 +248,7 @@ def _most_likely(measured, precision, roughness, lams):
             fits.append((x, p))
         if best is None or score > best[0]:
             best = (score, lam, fits)
+    assert best is not None, "no smoothness to try"
     return best[1], best[2]
 
 
@@ -253,13 +266,13 @@ def _significant(path: np.ndarray, covariance: np.ndarray) -> bool:
     centre = np.eye(n) - 1 / n
     centred = path - path.mean(axis=0)
     trace = sum(np.trace(centre @ c @ centre) for c in covariance)
-    return float((centred**2).sum()) > 2 * trace
+    return float((centred**2).sum()) > 2 * float(trace)
 
 
-def _run(grid: _Band, start: np.ndarray, radius: float, rounds: int):
+def _run(grid: _Band, start: np.ndarray, radius: float, rounds: int) -> tuple[np.ndarray, np.ndarray, float, int]:
     """Rounds of measuring and smoothing until the path moves less than a tenth of its errors
     (and 0.005 px); the smoothness is chosen anew in the first two rounds, then kept."""
-    shifts, lam = start, None
+    shifts, lam = start, 0.0  # lam is chosen afresh in the first two rounds
     for done in range(1, rounds + 1):
         measured, variances = measure(grid, shifts, radius if done == 1 else None)
         path, covariance, lam = smooth(measured, variances, lam if done > 2 else None)
@@ -288,8 +301,7 @@ def refine(
     sample = np.unique(np.linspace(0, len(start) - 1, min(8, len(start))).round().astype(int))
     best = np.inf
     for bfactor in BFACTORS:
-        band = _Band(spectra, crop, binning, oversampling, bfactor)
-        band.overlap = overlap
+        band = _Band(spectra, crop, binning, oversampling, bfactor, overlap)
         _, variances = measure(band, start, None, sample)
         error = float(np.sum(1 / np.mean(1 / variances[sample], axis=0)))
         if error < best:

@@ -21,7 +21,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.fft
@@ -78,11 +78,11 @@ class Parameters:
     """e⁻ per input pixel per frame; from the file's metadata when None, else the mean count."""
     pre_exposure: float = 0.0
     """e⁻/Å² received before the first frame."""
-    gain: str | os.PathLike | np.ndarray | None = None
+    gain: str | os.PathLike[str] | np.ndarray | None = None
     """Gain reference, a path or an array, multiplied into every frame."""
     gain_orientation: str = "rot0"
     """Orientation that turns the gain reference into the frames' orientation."""
-    defects: str | os.PathLike | np.ndarray | dict | None = None
+    defects: str | os.PathLike[str] | np.ndarray | dict[str, Any] | None = None
     """Defect map, as a path, a boolean mask or ``{"rows": [], "columns": [], "pixels": [[y, x]]}``."""
     hot_pixels: bool = True
     """Find and repair hot and dead pixels and lines statistically."""
@@ -133,7 +133,7 @@ class Result:
     """For every correlated pair, ``first``, ``second`` (0-based frames), ``measured`` (shift of the
     second minus the first), ``significance``, ``sigma`` (low-pass chosen), ``weight`` (0 =
     rejected) and ``residual``."""
-    parameters: dict
+    parameters: dict[str, Any]
     """Every parameter used, with the calibration resolved and where it came from."""
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds per stage."""
@@ -192,7 +192,8 @@ def _window_sums(image: np.ndarray, half: int) -> np.ndarray:
     s = np.arange(-half, half + 1)
     r0, r1 = np.maximum(0, -s)[:, None], np.minimum(image.shape[0], image.shape[0] - s)[:, None]
     c0, c1 = np.maximum(0, -s)[None, :], np.minimum(image.shape[1], image.shape[1] - s)[None, :]
-    return integral[r1, c1] - integral[r0, c1] - integral[r1, c0] + integral[r0, c0]
+    sums: np.ndarray = integral[r1, c1] - integral[r0, c1] - integral[r1, c0] + integral[r0, c0]
+    return sums
 
 
 def _half_sums(frames: np.ndarray) -> np.ndarray:
@@ -211,9 +212,10 @@ def _pairs(frames: int, band: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array(first), np.array(second)
 
 
-def _resolve(params: Parameters, movie: Movie) -> dict:
+def _resolve(params: Parameters, movie: Movie) -> dict[str, Any]:
     """Calibration from the parameters, else the file, else defaults; with its sources."""
-    resolved, sources = {}, {}
+    resolved: dict[str, Any] = {}
+    sources: dict[str, str | None] = {}
     for name in ("pixel_size", "voltage", "dose_per_frame"):
         value, source = getattr(params, name), "parameter"
         if value is None:
@@ -292,7 +294,9 @@ class _Pass1:
     local_var: np.ndarray
 
 
-def align(movie: str | os.PathLike | np.ndarray | Movie, *, frame_sink: FrameSink | None = None, **params) -> Result:
+def align(
+    movie: str | os.PathLike[str] | np.ndarray | Movie, *, frame_sink: FrameSink | None = None, **params: Any
+) -> Result:
     """Align a movie: find each frame's shift, and make the aligned and dose-weighted sums.
 
     ``movie`` is a path (MRC/MRCS/MRCZ/TIFF), a (frames, y, x) array or a :class:`zorro.io.Movie`.
@@ -351,7 +355,7 @@ def align(movie: str | os.PathLike | np.ndarray | Movie, *, frame_sink: FrameSin
     )
 
 
-def _parameters(params: dict) -> Parameters:
+def _parameters(params: dict[str, Any]) -> Parameters:
     unknown = set(params) - {f.name for f in dataclasses.fields(Parameters)}
     if unknown:
         raise TypeError(f"align() got unknown parameter(s): {', '.join(sorted(unknown))}")
@@ -360,7 +364,7 @@ def _parameters(params: dict) -> Parameters:
     return p
 
 
-def _as_movie(movie: str | os.PathLike | np.ndarray | Movie) -> Movie:
+def _as_movie(movie: str | os.PathLike[str] | np.ndarray | Movie) -> Movie:
     if isinstance(movie, (str, os.PathLike)):
         return read_movie(movie)
     if isinstance(movie, Movie):
@@ -370,7 +374,7 @@ def _as_movie(movie: str | os.PathLike | np.ndarray | Movie) -> Movie:
     return Movie(frames=frames)
 
 
-def _detector(p: Parameters, frames: np.ndarray, calibration: dict, workers: int) -> _Detector:
+def _detector(p: Parameters, frames: np.ndarray, calibration: dict[str, Any], workers: int) -> _Detector:
     """Gain, defect map and statistical hot pixels from the sum of all frames; the dose per
     frame from the mean count when nothing else gives it; the unaligned FRC."""
     n, h, w = frames.shape
@@ -523,11 +527,11 @@ def _second_pass(
     prepare: FramePreparer,
     means: np.ndarray,
     shifts: np.ndarray,
-    calibration: dict,
+    calibration: dict[str, Any],
     p: Parameters,
     workers: int,
     sink: FrameSink | None,
-) -> dict:
+) -> dict[str, Any]:
     """Each frame again: translated exactly on a padded grid, accumulated into the even, odd
     and (with a pixel size) dose-weighted sums in Fourier space, and handed to ``sink``."""
     n, h, w = frames.shape
@@ -574,8 +578,14 @@ def _second_pass(
 
 
 def _record(
-    p: Parameters, movie: Movie, calibration: dict, grid: _Grid, refined: Refined, workers: int, sum_grid: tuple
-) -> dict:
+    p: Parameters,
+    movie: Movie,
+    calibration: dict[str, Any],
+    grid: _Grid,
+    refined: Refined,
+    workers: int,
+    sum_grid: tuple[int, int],
+) -> dict[str, Any]:
     """Every parameter used, with the calibration resolved and where it came from."""
     n, h, w = movie.frames.shape
     resolved = {f.name: getattr(p, f.name) for f in dataclasses.fields(Parameters)}
