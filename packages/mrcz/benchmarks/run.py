@@ -856,7 +856,12 @@ def machine_lines(worker_info: dict | None, args: argparse.Namespace, tmpdir: st
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--predecessor-python", default=None, help="python of a venv holding mrcz==0.6.0")
+    ap.add_argument(
+        "--predecessor-python",
+        default=None,
+        type=os.path.abspath,  # the worker runs in another directory; abspath keeps a venv's symlink
+        help="python of a venv holding mrcz==0.6.0",
+    )
     ap.add_argument("--frames", type=int, default=None, help="frames of the counting movie (default 40)")
     ap.add_argument("--size", type=int, default=None, help="frame edge in pixels (default 4096)")
     ap.add_argument("--float-frames", type=int, default=None, help="frames of the float32 movie (default 10; 0 = skip)")
