@@ -129,3 +129,16 @@ def test_exclude_origin_defeats_fixed_pattern_noise(rms_error):
     assert rms_error(stuck.shifts, movie.shifts) > 1.0
     freed = zorro.align(frames, pixel_size=1.0, hot_pixels=False, exclude_origin=True)
     assert rms_error(freed.shifts, movie.shifts) < 0.15
+
+
+@pytest.mark.parametrize(("shape", "half"), [((40, 50), 6), ((13, 40), 6), ((9, 9), 6)])
+def test_window_sums_are_the_sums_over_each_overlap(shape, half):
+    # From the edge rows only where the edges are apart, from every row where they meet.
+    from zorro.engine import _window_sums
+
+    image = np.random.default_rng(5).normal(size=shape).astype(np.float32)
+    h, w = shape
+    for sy in range(-half, half + 1):
+        for sx in range(-half, half + 1):
+            overlap = image[max(0, -sy) : min(h, h - sy), max(0, -sx) : min(w, w - sx)]
+            assert _window_sums(image, half)[half + sy, half + sx] == pytest.approx(overlap.sum(dtype=np.float64))

@@ -187,13 +187,34 @@ def _window_sums(image: np.ndarray, half: int) -> np.ndarray:
     """For every shift s in [-half, half]²: the sum of ``image`` over the pixels x whose
     x + s still falls inside it (the overlap of the frame with its shifted self), from an
     integral image. Element [half + sy, half + sx] is shift (sy, sx)."""
-    integral = np.zeros((image.shape[0] + 1, image.shape[1] + 1))
-    np.cumsum(np.cumsum(image, axis=0, dtype=np.float64), axis=1, out=integral[1:, 1:])
     s = np.arange(-half, half + 1)
-    r0, r1 = np.maximum(0, -s)[:, None], np.minimum(image.shape[0], image.shape[0] - s)[:, None]
+    rows, row_at = _edge_prefix(image, half)
+    integral = np.zeros((rows.shape[0], image.shape[1] + 1))
+    np.cumsum(rows, axis=1, out=integral[:, 1:])
+    r0, r1 = row_at[np.maximum(0, -s)][:, None], row_at[np.minimum(image.shape[0], image.shape[0] - s)][:, None]
     c0, c1 = np.maximum(0, -s)[None, :], np.minimum(image.shape[1], image.shape[1] - s)[None, :]
     sums: np.ndarray = integral[r1, c1] - integral[r0, c1] - integral[r1, c0] + integral[r0, c0]
     return sums
+
+
+def _edge_prefix(image: np.ndarray, half: int) -> tuple[np.ndarray, np.ndarray]:
+    """Σ_{i<r} image[i] (float64) for the r an overlap needs, those within ``half`` of an
+    edge (the sums of the whole image would cost a pass over it each), and for every
+    r in 0..h the row of that table that holds it."""
+    h = image.shape[0]
+    row_at = np.full(h + 1, -1)
+    if h <= 2 * half + 1:  # the edges meet: every prefix
+        row_at[:] = np.arange(h + 1)
+        prefix = np.zeros((h + 1, image.shape[1]))
+        np.cumsum(image, axis=0, dtype=np.float64, out=prefix[1:])
+        return prefix, row_at
+    head = np.cumsum(image[:half], axis=0, dtype=np.float64)
+    tail = np.cumsum(image[: h - half - 1 : -1], axis=0, dtype=np.float64)  # rows h-1 down to h-half
+    total = image.sum(axis=0, dtype=np.float64)
+    prefix = np.concatenate([np.zeros((1, image.shape[1])), head, (total - tail)[::-1], total[None]])
+    row_at[: half + 1] = np.arange(half + 1)
+    row_at[h - half :] = np.arange(half + 1, 2 * half + 2)
+    return prefix, row_at
 
 
 def _half_sums(frames: np.ndarray) -> np.ndarray:
