@@ -185,36 +185,34 @@ def _window(image: np.ndarray, half: int) -> np.ndarray:
 
 def _window_sums(image: np.ndarray, half: int) -> np.ndarray:
     """For every shift s in [-half, half]²: the sum of ``image`` over the pixels x whose
-    x + s still falls inside it (the overlap of the frame with its shifted self), from an
-    integral image. Element [half + sy, half + sx] is shift (sy, sx)."""
+    x + s still falls inside it (the overlap of the frame with its shifted self). Element
+    [half + sy, half + sx] is shift (sy, sx). A shift leaves out a band of |sy| rows at one
+    edge and of |sx| columns at another, so the sum is the total less those bands plus their
+    corner: only the image's edges are read, in float64."""
+    h, w = image.shape
+    b, c = min(half, h), min(half, w)  # the widest bands left out
+    total = float(image.sum(dtype=np.float64))
+    rows = _edge_sums(image[:b].sum(axis=1, dtype=np.float64), image[h - b :][::-1].sum(axis=1, dtype=np.float64))
+    columns = _edge_sums(image[:, :c].sum(axis=0, dtype=np.float64),
+                         image[:, w - c :][:, ::-1].sum(axis=0, dtype=np.float64))  # fmt: skip
+    corners = np.zeros((2, 2, b + 1, c + 1))  # [bottom?, right?, rows left out, columns left out]
+    for bottom, rows_in in enumerate((slice(0, b), slice(h - 1, h - b - 1 if h > b else None, -1))):
+        for right, columns_in in enumerate((slice(0, c), slice(w - 1, w - c - 1 if w > c else None, -1))):
+            block = image[rows_in, columns_in].astype(np.float64)
+            corners[bottom, right, 1:, 1:] = block.cumsum(axis=0).cumsum(axis=1)
     s = np.arange(-half, half + 1)
-    rows, row_at = _edge_prefix(image, half)
-    integral = np.zeros((rows.shape[0], image.shape[1] + 1))
-    np.cumsum(rows, axis=1, out=integral[:, 1:])
-    r0, r1 = row_at[np.maximum(0, -s)][:, None], row_at[np.minimum(image.shape[0], image.shape[0] - s)][:, None]
-    c0, c1 = np.maximum(0, -s)[None, :], np.minimum(image.shape[1], image.shape[1] - s)[None, :]
-    sums: np.ndarray = integral[r1, c1] - integral[r0, c1] - integral[r1, c0] + integral[r0, c0]
+    side, iy, ix = (s > 0).astype(np.intp), np.minimum(np.abs(s), b), np.minimum(np.abs(s), c)
+    corner = corners[side[:, None], side[None, :], iy[:, None], ix[None, :]]
+    sums: np.ndarray = total - rows[side, iy][:, None] - columns[side, ix][None, :] + corner
     return sums
 
 
-def _edge_prefix(image: np.ndarray, half: int) -> tuple[np.ndarray, np.ndarray]:
-    """Σ_{i<r} image[i] (float64) for the r an overlap needs, those within ``half`` of an
-    edge (the sums of the whole image would cost a pass over it each), and for every
-    r in 0..h the row of that table that holds it."""
-    h = image.shape[0]
-    row_at = np.full(h + 1, -1)
-    if h <= 2 * half + 1:  # the edges meet: every prefix
-        row_at[:] = np.arange(h + 1)
-        prefix = np.zeros((h + 1, image.shape[1]))
-        np.cumsum(image, axis=0, dtype=np.float64, out=prefix[1:])
-        return prefix, row_at
-    head = np.cumsum(image[:half], axis=0, dtype=np.float64)
-    tail = np.cumsum(image[: h - half - 1 : -1], axis=0, dtype=np.float64)  # rows h-1 down to h-half
-    total = image.sum(axis=0, dtype=np.float64)
-    prefix = np.concatenate([np.zeros((1, image.shape[1])), head, (total - tail)[::-1], total[None]])
-    row_at[: half + 1] = np.arange(half + 1)
-    row_at[h - half :] = np.arange(half + 1, 2 * half + 2)
-    return prefix, row_at
+def _edge_sums(first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """[0 or 1, d]: the sum of the first (0) or last (1) d lines, from the line sums counted
+    from each edge inward."""
+    sums = np.zeros((2, first.size + 1))
+    sums[0, 1:], sums[1, 1:] = np.cumsum(first), np.cumsum(last)
+    return sums
 
 
 def _half_sums(frames: np.ndarray) -> np.ndarray:
