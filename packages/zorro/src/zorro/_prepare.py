@@ -55,6 +55,12 @@ class FramePreparer:
         self.bad = bad.astype(np.uint8) if bad is not None and bad.any() else None
         self.threads = threads
 
+    def clone(self, threads: int) -> FramePreparer:
+        """A preparer of the same gain and defects with a buffer of its own (for another thread)."""
+        twin = FramePreparer((self.frame.shape[0], self.frame.shape[1]), self.gain, None, threads)
+        twin.bad = self.bad
+        return twin
+
     def __call__(self, raw: NDArray[np.number]) -> NDArray[np.float32]:
         np.copyto(self.frame, raw, casting="unsafe")
         if self.gain is not None:

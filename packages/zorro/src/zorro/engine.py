@@ -30,6 +30,7 @@ import numexpr3
 
 from . import _core, _elementwise
 from ._errors import InputError
+from ._lanes import lanes_for, run_in_lanes
 from ._prepare import FramePreparer, find_hot_pixels
 from ._refine import Refined, refine
 from ._solve import solve
@@ -443,7 +444,8 @@ def _correlation_grid(p: Parameters, h: int, w: int) -> _Grid:
 
 def _first_pass(frames: np.ndarray, prepare: FramePreparer, grid: _Grid, workers: int) -> _Pass1:
     """Each frame once: prepared, mean removed, binned by Fourier cropping onto the correlation
-    grid (its padding zeroed), with the per-frame terms of the masked correlation."""
+    grid (its padding zeroed), with the per-frame terms of the masked correlation. The
+    frames are spread over lanes of threads, each with its own preparer."""
     n, half = len(frames), grid.half
     mask = np.zeros(grid.crop, np.float32)
     mask[: grid.inside[0], : grid.inside[1]] = 1
@@ -453,17 +455,22 @@ def _first_pass(frames: np.ndarray, prepare: FramePreparer, grid: _Grid, workers
     local_var = np.empty_like(local_sum)
     means = np.empty(n)
     crop_norm = np.float32(grid.crop[0] * grid.crop[1] / (grid.padded[0] * grid.padded[1]))
-    for k in range(n):
-        frame = prepare(frames[k])
+    lanes, threads = lanes_for(workers, n)
+    preparers = [prepare.clone(threads) for _ in range(lanes)]
+
+    def one_frame(k: int) -> None:
+        frame = preparers[k % lanes](frames[k])
         means[k] = frame.mean(dtype=np.float64)
         frame -= np.float32(means[k])
-        small = _cropped_spectrum(frame, grid.padded, grid.crop, workers)
+        small = _cropped_spectrum(frame, grid.padded, grid.crop, threads)
         small *= crop_norm
-        binned = scipy.fft.irfft2(small, s=grid.crop, workers=workers) * mask
-        spectra[k] = scipy.fft.rfft2(binned, workers=workers)
+        binned = scipy.fft.irfft2(small, s=grid.crop, workers=threads) * mask
+        spectra[k] = scipy.fft.rfft2(binned, workers=threads)
         inner = binned[: grid.inside[0], : grid.inside[1]]
         local_sum[k] = _window_sums(inner, half)
         local_var[k] = _window_sums(inner * inner, half) - local_sum[k] ** 2 / overlap
+
+    run_in_lanes(one_frame, n, lanes)
     return _Pass1(spectra, means, local_sum, local_var)
 
 
@@ -541,6 +548,23 @@ def _trajectory(
     return pairs, refined
 
 
+@dataclass
+class _SumBuffers:
+    """One lane's buffers in pass 2: its preparer, the padded frame, the dose weights and the
+    dose-weighted sum of its frames."""
+
+    prepare: FramePreparer
+    padded: np.ndarray
+    weight: np.ndarray
+    weighted: np.ndarray
+
+    @staticmethod
+    def make(big: tuple[int, int], prepare: FramePreparer) -> _SumBuffers:
+        half_plane = (big[0], big[1] // 2 + 1)
+        return _SumBuffers(prepare, np.zeros(big, np.float32), np.zeros(half_plane, np.float32),
+                           np.zeros(half_plane, np.complex64))  # fmt: skip
+
+
 def _second_pass(
     frames: np.ndarray,
     prepare: FramePreparer,
@@ -566,30 +590,43 @@ def _second_pass(
     else:  # the exposure filter needs e⁻/Å²: zero weights leave the weighted sum empty, then dropped
         g, dose_per_area = np.zeros((big[0], big[1] // 2 + 1), np.float32), 0.0
     half_specs = np.zeros((2, big[0], big[1] // 2 + 1), np.complex64)  # even and odd frames
-    dw_spec = np.zeros_like(half_specs[0])
-    weight = np.zeros_like(g)
+    # Two lanes at most (each holds full-size buffers): lane k % 2 adds only frames of its parity
+    # into half_specs[k % 2], and has a dose-weighted sum of its own.
+    lanes, threads = lanes_for(workers, n, most=2)
+    buffers = [_SumBuffers.make(big, prepare.clone(threads)) for _ in range(lanes)]
     if sink is not None:
         sink.start((h, w), calibration["pixel_size"], calibration["voltage"])
-    padded = np.zeros(big, np.float32)
-    for k in range(n):
-        np.subtract(prepare(frames[k]), np.float32(means[k]), out=padded[:h, :w])
-        spectrum = scipy.fft.rfft2(padded, workers=workers)
+
+    def one_frame(k: int) -> np.ndarray | None:
+        own = buffers[k % lanes]
+        np.subtract(own.prepare(frames[k]), np.float32(means[k]), out=own.padded[:h, :w])
+        spectrum = scipy.fft.rfft2(own.padded, workers=threads)
         if dose_weighting:  # weighted by the exposure at the end of the frame, as Grant & Grigorieff and RELION do
-            _elementwise.exposure_filter(g, p.pre_exposure + (k + 1) * dose_per_area, out=weight)
+            _elementwise.exposure_filter(g, p.pre_exposure + (k + 1) * dose_per_area, out=own.weight)
         dy, dx = float(shifts[k, 0]), float(shifts[k, 1])
-        _core.shift_accumulate(spectrum, big[1], dy, dx, half_specs[k % 2], dw_spec, weight, threads=workers)
-        if sink is not None:
-            _core.phase_shift(spectrum, big[1], dy, dx, threads=workers)
-            aligned = scipy.fft.irfft2(spectrum, s=big, workers=workers)[:h, :w] + np.float32(means[k])
-            sink.append(aligned.astype(np.float32))
-    del padded, spectrum, weight
+        _core.shift_accumulate(spectrum, big[1], dy, dx, half_specs[k % 2], own.weighted, own.weight, threads=threads)
+        if sink is None:
+            return None
+        _core.phase_shift(spectrum, big[1], dy, dx, threads=threads)
+        aligned: np.ndarray = scipy.fft.irfft2(spectrum, s=big, workers=threads)[:h, :w] + np.float32(means[k])
+        return aligned.astype(np.float32)
+
+    def hand_over(aligned: np.ndarray | None) -> None:
+        if sink is not None and aligned is not None:
+            sink.append(aligned)
+
+    run_in_lanes(one_frame, n, lanes, hand_over)
+    dw_spec = buffers[0].weighted
+    for other in buffers[1:]:
+        dw_spec += other.weighted
+    buffers.clear()
     offset = np.float32(means.sum())
     sum_dw = None
     if dose_weighting:
         # Σ w_k F_k · sqrt(N / Σ w_k²): the dose-weighted sum keeps the plain sum's noise power.
         _elementwise.scale(dw_spec, dose_normalisation(g, n, p.pre_exposure + dose_per_area, dose_per_area))
         sum_dw = (scipy.fft.irfft2(dw_spec, s=big, workers=workers)[:h, :w] + offset).astype(np.float32)
-    del g, dw_spec
+    del dw_spec
     even = np.ascontiguousarray(scipy.fft.irfft2(half_specs[0], s=big, workers=workers)[:h, :w])
     odd = np.ascontiguousarray(scipy.fft.irfft2(half_specs[1], s=big, workers=workers)[:h, :w])
     return {"even": even, "odd": odd, "sum": (even + odd + offset).astype(np.float32), "sum_dw": sum_dw,
