@@ -480,16 +480,21 @@ def _correlate_pairs(first_pass: _Pass1, grid: _Grid, p: Parameters, workers: in
     first, second = _pairs(len(spectra), p.band)
     overlap = _window_sums(np.ones(grid.inside), half)
     maps = np.empty((len(first), 2 * half + 1, 2 * half + 1), np.float32)
-    product = np.empty_like(spectra[0])
+    lanes, threads = lanes_for(workers, len(first))
+    products = [np.empty_like(spectra[0]) for _ in range(lanes)]
     floor = max(1e-6 * float(first_pass.local_var.max()), 1e-12)  # its square stays a normal float32
-    for m, (i, j) in enumerate(zip(first, second)):
+
+    def one_pair(m: int) -> None:
+        i, j, product = first[m], second[m], products[m % lanes]
         _elementwise.cross_power(spectra[i], spectra[j], out=product)
-        numerator = _window(scipy.fft.irfft2(product, s=grid.crop, workers=workers), half)
+        numerator = _window(scipy.fft.irfft2(product, s=grid.crop, workers=threads), half)
         # The "base" frame's terms are the template's mirrored: s -> -s.
         sum_i, var_i = first_pass.local_sum[i], first_pass.local_var[i]
         sum_j, var_j = first_pass.local_sum[j][::-1, ::-1], first_pass.local_var[j][::-1, ::-1]
         numerator -= sum_i * sum_j / overlap
         maps[m] = numerator / np.sqrt(np.maximum(var_i, floor) * np.maximum(var_j, floor))
+
+    run_in_lanes(one_pair, len(first), lanes)
     dy, dx, significance, sigma, _ = _core.find_peaks(
         maps, grid.radius, np.asarray(p.sigmas, np.float64), p.exclude_origin, threads=workers
     )
@@ -511,11 +516,15 @@ def _taper_edges(spectra: np.ndarray, grid: _Grid, workers: int) -> tuple[np.nda
         profile[: grid.inside[axis]] = cosine_ramp(grid.inside[axis], width)
         profiles.append(profile)
     taper = np.outer(profiles[0], profiles[1]).astype(np.float32)
-    for k in range(len(spectra)):
-        image = scipy.fft.irfft2(spectra[k], s=grid.crop, workers=workers)
+    lanes, threads = lanes_for(workers, len(spectra))
+
+    def one_frame(k: int) -> None:
+        image = scipy.fft.irfft2(spectra[k], s=grid.crop, workers=threads)
         image *= taper
-        spectra[k] = scipy.fft.rfft2(image, workers=workers)
+        spectra[k] = scipy.fft.rfft2(image, workers=threads)
         spectra[k, 0, 0] = 0
+
+    run_in_lanes(one_frame, len(spectra), lanes)
     return profiles[0], profiles[1]
 
 
