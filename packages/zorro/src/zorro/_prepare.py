@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.ndimage
 from numpy.typing import NDArray
 
 from . import _core
@@ -22,15 +21,29 @@ def find_hot_pixels(total: NDArray[np.number], threshold: float = 8.0) -> dict[s
     rows, columns = _line_outliers(total.mean(axis=1), threshold), _line_outliers(total.mean(axis=0), threshold)
     good = ~(rows[:, None] | columns[None, :])
     # Neighbourhood mean without the pixel itself, over good lines only.
-    box = 5
-    if good.all():  # the usual case: one filter pass
-        local = (scipy.ndimage.uniform_filter(total, box) * (box * box) - total) / (box * box - 1)
+    if good.all():  # the usual case: one box sum
+        local = (_box_sum(total) - total) / 24
     else:
-        weight = scipy.ndimage.uniform_filter(good.astype(np.float32), box) * box * box - good
-        local = (scipy.ndimage.uniform_filter(total * good, box) * box * box - total * good) / np.maximum(weight, 1)
+        weight = _box_sum(good.astype(np.float32)) - good
+        local = (_box_sum(total * good) - total * good) / np.maximum(weight, 1)
     sigma = np.sqrt(np.maximum(local, 1.0))
     pixels = good & ((total > local + threshold * sigma + 1) | (total < local - threshold * sigma))
     return {"pixels": pixels, "rows": rows, "columns": columns}
+
+
+def _box_sum(image: NDArray[np.number], radius: int = 2) -> NDArray[np.float32]:
+    """Sum over the (2 radius + 1)² box around each pixel, the edges mirrored (as
+    scipy.ndimage's "reflect"), by shifted additions: exact for counts, and a few times
+    faster than a uniform filter."""
+    h, w = image.shape
+    padded = np.pad(image.astype(np.float32, copy=False), radius, mode="symmetric")
+    rows = padded[:, :w].copy()
+    for d in range(1, 2 * radius + 1):
+        rows += padded[:, d : d + w]
+    box = rows[:h].copy()
+    for d in range(1, 2 * radius + 1):
+        box += rows[d : d + h]
+    return box
 
 
 def _line_outliers(means: NDArray[np.floating], threshold: float) -> NDArray[np.bool_]:
