@@ -67,7 +67,7 @@ def test_allocated_output_is_numpys_result(dtype: str, shape: tuple[int, ...] | 
     elif shape == "large 2-d":
         shape = (3, large(dtype) // 3)
     a, b = operands(shape, dtype)  # type: ignore[arg-type]
-    got = ne.evaluate("a*b + a")
+    got = ne.evaluate("a*b + a", local_dict={"a": a, "b": b})
     check(got, a * b + a)
     assert got.flags.owndata and got.flags.c_contiguous and got.base is None
 
@@ -86,7 +86,7 @@ def test_allocated_output_from_non_contiguous_inputs(dtype: str, layout: str) ->
     else:
         a, b = a.reshape(2, n), b[:n]
     for _ in range(2):  # the second result is written over the recycled first one
-        got = ne.evaluate("a*b + a")
+        got = ne.evaluate("a*b + a", local_dict={"a": a, "b": b})
         check(got, a * b + a)
         if layout == "fortran":
             assert got.flags.f_contiguous
@@ -96,14 +96,14 @@ def test_allocated_output_from_non_contiguous_inputs(dtype: str, layout: str) ->
 @pytest.mark.parametrize("dtype", ["i1", "u8", "f4", "f8", "c8"])
 def test_a_recycled_output_is_written_whole(dtype: str) -> None:
     a, b = operands((large(dtype),), dtype)
-    first = ne.evaluate("a*b + a")
+    first = ne.evaluate("a*b + a", local_dict={"a": a, "b": b})
     assert get_handler_name(first) == OURS
     where = address(first)
     first[...] = 1  # what an earlier result left there must not show through
     del first
     assert _core.recycled_outputs()[:2] == (1, a.nbytes)
     reused = _core.recycled_outputs()[2]
-    second = ne.evaluate("a - b")
+    second = ne.evaluate("a - b", local_dict={"a": a, "b": b})
     assert address(second) == where
     assert _core.recycled_outputs() == (0, 0, reused + 1)
     check(second, a - b)
@@ -111,10 +111,10 @@ def test_a_recycled_output_is_written_whole(dtype: str) -> None:
 
 def test_live_results_never_share_memory() -> None:
     a, b = operands((large("f8"),), "f8")
-    first, second = ne.evaluate("a + b"), ne.evaluate("a * b")
+    first, second = ne.evaluate("a + b", local_dict={"a": a, "b": b}), ne.evaluate("a * b", local_dict={"a": a, "b": b})
     assert not np.shares_memory(first, second)
     del first
-    third = ne.evaluate("a - b")
+    third = ne.evaluate("a - b", local_dict={"a": a, "b": b})
     assert not np.shares_memory(second, third)
     check(second, a * b)
     check(third, a - b)
@@ -122,26 +122,27 @@ def test_live_results_never_share_memory() -> None:
 
 def test_the_cache_is_bounded_and_can_be_emptied() -> None:
     a, b = operands((large("f8"),), "f8")
-    results = [ne.evaluate("a + b", local_dict={"a": a, "b": b}) for _ in range(MAX_KEPT + 2)]
+    ab = {"a": a, "b": b}
+    results = [ne.evaluate("a + b", local_dict=ab) for _ in range(MAX_KEPT + 2)]
     del results
     count, nbytes, _ = _core.recycled_outputs()
     assert count == MAX_KEPT
     assert nbytes == MAX_KEPT * a.nbytes <= MAX_BYTES
     assert _core.release_recycled_outputs() == nbytes
     assert _core.recycled_outputs()[:2] == (0, 0)
-    fresh = ne.evaluate("a + b")  # nothing to reuse: a new allocation
+    fresh = ne.evaluate("a + b", local_dict={"a": a, "b": b})  # nothing to reuse: a new allocation
     check(fresh, a + b)
 
 
 def test_small_outputs_and_other_allocations_are_numpys() -> None:
     a, b = operands((large("f8", extra=0) - 1,), "f8")  # one element short of recycled
-    small = ne.evaluate("a + b")
+    small = ne.evaluate("a + b", local_dict={"a": a, "b": b})
     assert a.nbytes < MIN_BYTES
     assert get_handler_name(small) == "default_allocator"
     del small
     assert _core.recycled_outputs()[:2] == (0, 0)
     big = np.concatenate([a, a])
-    ours = ne.evaluate("big + 1")
+    ours = ne.evaluate("big + 1", local_dict={"big": big})
     assert get_handler_name(ours) == OURS
     # The handler is in place only while numexpr3 allocates.
     assert get_handler_name() == "default_allocator"
@@ -150,12 +151,12 @@ def test_small_outputs_and_other_allocations_are_numpys() -> None:
 
 def test_a_recycled_output_can_be_resized() -> None:
     a, b = operands((large("f8"),), "f8")
-    result = ne.evaluate("a + b")
+    result = ne.evaluate("a + b", local_dict={"a": a, "b": b})
     result.resize(2 * a.size, refcheck=False)  # NumPy reallocates through the handler
     check(result[: a.size], a + b)
     result[a.size :] = 3
     del result
-    again = ne.evaluate("a * b")
+    again = ne.evaluate("a * b", local_dict={"a": a, "b": b})
     check(again, a * b)
 
 
@@ -163,22 +164,23 @@ def test_an_impossible_output_raises_memory_error() -> None:
     x = np.broadcast_to(1.0, (2**25, 1))  # with y: 2**50 elements, 8 PiB
     y = np.broadcast_to(1.0, (1, 2**25))
     with pytest.raises(MemoryError, match="Unable to allocate"):
-        ne.evaluate("x + y")
+        ne.evaluate("x + y", local_dict={"x": x, "y": y})
     with pytest.raises(MemoryError, match="Unable to allocate"):
-        ne.evaluate("x * y + 1.5")
+        ne.evaluate("x * y + 1.5", local_dict={"x": x, "y": y})
     assert get_handler_name() == "default_allocator"
     a, b = operands((large("f8"),), "f8")
-    check(ne.evaluate("a + b"), a + b)
+    check(ne.evaluate("a + b", local_dict={"a": a, "b": b}), a + b)
 
 
 def test_threads_allocating_at_once() -> None:
     a, b = operands((large("f8"),), "f8")
     want = a * b + a
     failures: list[str] = []
+    ab = {"a": a, "b": b}
 
     def work() -> None:
         for _ in range(8):
-            got = ne.evaluate("a*b + a", local_dict={"a": a, "b": b})
+            got = ne.evaluate("a*b + a", local_dict=ab)
             if not np.array_equal(got, want):
                 failures.append("wrong result")
 
