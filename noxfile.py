@@ -8,11 +8,13 @@ one package's wheel into a fresh environment of its own.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tomllib
+import zipfile
 from pathlib import Path
 
 import nox
@@ -24,7 +26,7 @@ nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).parent
 WHEELHOUSE = ROOT / "wheelhouse"
-# Packages in dependency order; a package joins when its first real code lands.
+# Packages in dependency order.
 PACKAGES = ["numexpr3", "mrcz", "zorro"]
 # Extras installed for the tests: the Automator window is tested too.
 TEST_EXTRAS = {"zorro": "gui"}
@@ -183,6 +185,17 @@ def wheels(session: nox.Session) -> None:
             "python", "-m", "build", "--installer=uv", "--wheel", "--outdir", str(WHEELHOUSE),
             f"-Ccmake.define.{package.upper()}_WERROR=ON", str(ROOT / "packages" / package),
         )  # fmt: skip
+        check_published_files(package, str(session.python))
+
+
+def check_published_files(package: str, python: str) -> None:
+    """Each wheel ships its licence (PEP 639's dist-info/licenses/) and its py.typed marker."""
+    (wheel,) = WHEELHOUSE.glob(f"{package}-*-{python_tag(python)}-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    for wanted in (r"[^/]+\.dist-info/licenses/LICENSE", rf"{package}/py\.typed"):
+        if not any(re.fullmatch(wanted, name) for name in names):
+            raise RuntimeError(f"{wheel.name} lacks {wanted}")
 
 
 @nox.session(python=PYTHONS, requires=["wheels-{python}"], tags=["test"])

@@ -1,13 +1,13 @@
 """Sphinx configuration of the documentation site of numexpr3, mrcz and zorro.
 
 Built by `nox -s docs` (sphinx-build -n -W --keep-going) against the installed wheels, so
-autodoc documents exactly what ships. No network access at build time: intersphinx is
-enabled for future local inventories but no remote mapping is configured, and references
-to types of other projects (numpy, the standard library) are listed in nitpick_ignore_regex.
+autodoc documents exactly what ships. No network access at build time: references to
+types of other projects (numpy, the standard library) are listed in nitpick_ignore_regex.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -21,7 +21,6 @@ extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
-    "sphinx.ext.intersphinx",
     "clihelp",
 ]
 
@@ -44,10 +43,6 @@ python_use_unqualified_type_names = True
 napoleon_google_docstring = True
 napoleon_numpy_docstring = True
 
-# -- intersphinx: no remote inventories (the build runs offline) -----------------------
-intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
-intersphinx_disabled_reftypes = ["*"]
-
 # -- nitpicky mode (-n): types that belong to other projects ---------------------------
 nitpick_ignore_regex = [
     ("py:.*", r"(numpy|np|numpy\.typing)(\..*)?"),
@@ -66,3 +61,22 @@ html_theme_options = {
 }
 html_sidebars = {"**": ["about.html", "navigation.html", "relations.html", "searchbox.html"]}
 html_static_path: list[str] = []
+
+
+def _factory_defaults(app, what, name, obj, options, signature, return_annotation):
+    """Show a dataclass field's ``default_factory`` as a call (``dict()``), not ``<factory>``.
+
+    ``<factory>`` is not Python, so Sphinx could not parse such a signature and split its
+    types at their commas (``dict[str``), which nitpicky mode reports as unknown classes.
+    """
+    if what != "class" or not signature or "<factory>" not in signature or not dataclasses.is_dataclass(obj):
+        return None
+    for f in dataclasses.fields(obj):
+        if f.init and f.default_factory is not dataclasses.MISSING:
+            call = f"{getattr(f.default_factory, '__qualname__', '')}()".replace("<lambda>()", "...")
+            signature = signature.replace("<factory>", call, 1)
+    return signature, return_annotation
+
+
+def setup(app):
+    app.connect("autodoc-process-signature", _factory_defaults)

@@ -91,11 +91,20 @@ class Program:
         self.registers = [tuple(r) for r in registers]
         self.instructions = [(op, dest, tuple(sources)) for op, dest, sources in instructions]
         self.reduction = reduction
+        self._check_registers()
+        self._check_instructions()
+        if reduction is not None:
+            self._check_reduction(reduction[0])
+
+    def _check_registers(self) -> None:
         for kind, code, value in self.registers:
             if kind not in ("in", "out", "const", "temp") or code not in TYPECODES:
                 raise ValueError(f"bad register {(kind, code, value)}")
             if kind == "const":
                 np.asarray(value, dtype=code)  # OverflowError when it does not fit
+
+    def _check_instructions(self) -> None:
+        """Each instruction reads registers already written, writes an out or temp, and has a kernel."""
         written = {i for i, r in enumerate(self.registers) if r[0] in ("in", "const")}
         for op, dest, sources in self.instructions:
             codes = tuple(self.registers[s][1] for s in sources)
@@ -109,13 +118,14 @@ class Program:
             if op not in ("cast", "copy") and _KERNELS.get(op, {}).get(codes) != out:
                 raise TypeError(f"no kernel {op}{codes} -> {out}")
             written.add(dest)
-        if reduction is not None:
-            outputs = [r for r in self.registers if r[0] == "out"]
-            last = self.registers[self.instructions[-1][1]]
-            if len(outputs) != 1 or last[0] != "temp" or last[1] != outputs[0][1]:
-                raise ValueError("a reduction reduces a temp of the output's type in its last instruction")
-            if reduction[0] not in _REDUCERS:
-                raise ValueError(f"unknown reduction {reduction[0]}")
+
+    def _check_reduction(self, op: str) -> None:
+        outputs = [r for r in self.registers if r[0] == "out"]
+        last = self.registers[self.instructions[-1][1]]
+        if len(outputs) != 1 or last[0] != "temp" or last[1] != outputs[0][1]:
+            raise ValueError("a reduction reduces a temp of the output's type in its last instruction")
+        if op not in _REDUCERS:
+            raise ValueError(f"unknown reduction {op}")
 
     @property
     def weight(self) -> int:

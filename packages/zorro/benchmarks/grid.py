@@ -15,14 +15,47 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypedDict, Unpack
 
 import numpy as np
+from numpy.typing import NDArray
 from plain_aligner import plain_align
 
-from zorro.simulate import rms_error
+from zorro.simulate import DriftModel, Specimen, rms_error
+
+
+class SimulateArgs(TypedDict, total=False):
+    """The keyword arguments of :func:`zorro.simulate.simulate` that the benchmarks set."""
+
+    frames: int
+    shape: int
+    dose: float
+    drift: DriftModel
+    amplitude: float
+    jitter: float
+    specimen: Specimen
+    contrast: float
+    defocus: float | None
+    gain: bool
+    gain_spread: float
+    hot_pixels: int
+
+
+class CellResults(TypedDict):
+    """One cell's measurements (per aligner where keyed by name; coverage keyed by sigmas)."""
+
+    rms: dict[str, float]
+    rms_seeds: dict[str, list[float]]
+    worst: dict[str, float]
+    coverage: dict[int, float]
+    no_motion: int
+    seeds: int
+    seconds: dict[str, float]
+
 
 THREADS = 2
-BASE = {"frames": 16, "shape": 768, "dose": 1.0, "drift": "decaying", "amplitude": 10.0, "specimen": "ice",
+BASE: SimulateArgs = {"frames": 16, "shape": 768, "dose": 1.0, "drift": "decaying", "amplitude": 10.0, "specimen": "ice",
         "contrast": 0.05}  # fmt: skip
 DEFOCUS = 15000.0  # Å at 1 Å/px: rings from 0.06 /Å on
 
@@ -31,30 +64,35 @@ DEFOCUS = 15000.0  # Å at 1 Å/px: rings from 0.06 /Å on
 class Cell:
     factor: str
     label: str
-    simulate: dict
+    simulate: SimulateArgs
     full_only: bool = False
-    results: dict = field(default_factory=dict)
+    results: CellResults = field(init=False)
+    """Set by :func:`run`."""
 
 
-def _drift(name: str, frames: int) -> dict:
-    return {
+def _drift(name: str, frames: int) -> SimulateArgs:
+    drifts: dict[str, SimulateArgs] = {
         "decaying": {"drift": "decaying", "amplitude": 10.0},
         "linear": {"drift": "linear", "amplitude": 1.0},
         "slow": {"drift": "linear", "amplitude": 2.0 / max(frames - 1, 1)},  # 2 px in all
         "random-walk": {"drift": "random-walk", "amplitude": 0.5, "jitter": 0.3},
         "jittery": {"drift": "jittery", "amplitude": 10.0, "jitter": 0.3},
-    }[name]
+    }
+    return drifts[name]
 
 
 def cells() -> list[Cell]:
-    out = []
+    out: list[Cell] = []
 
-    def add(factor: str, label: str, full_only: bool = False, **changes) -> None:
+    def add(factor: str, label: str, full_only: bool = False, **changes: Unpack[SimulateArgs]) -> None:
         out.append(Cell(factor, label, {**BASE, **changes}, full_only))
 
     for contrast in (0.02, 0.05, 0.2, 1.0):  # 5 % is the base movie itself
         add("contrast", f"{contrast:.0%}" + (" (base)" if contrast == BASE["contrast"] else ""), contrast=contrast)
-    for specimen, defocus in (("ice", DEFOCUS), ("carbon", None), ("carbon", DEFOCUS), ("particles", None)):
+    spectra: tuple[tuple[Specimen, float | None], ...] = (
+        ("ice", DEFOCUS), ("carbon", None), ("carbon", DEFOCUS), ("particles", None)
+    )  # fmt: skip
+    for specimen, defocus in spectra:
         add("spectrum", specimen + (" + CTF" if defocus else ""), specimen=specimen, defocus=defocus)
     for spread in (0.02, 0.05):
         add("gain (uncorrected)", f"{spread:.0%} + hot px", gain=True, gain_spread=spread, hot_pixels=200)
@@ -66,7 +104,7 @@ def cells() -> list[Cell]:
         add("size", f"{size}²", full_only=size >= 2048, shape=size)
     for name in ("linear", "slow", "random-walk", "jittery"):
         add("drift", name, **_drift(name, BASE["frames"]))
-    issue = {"specimen": "ice", "contrast": 0.05}
+    issue: SimulateArgs = {"specimen": "ice", "contrast": 0.05}
     out += [
         Cell("issue 12", "20 x 1024², 1 e⁻/px, decaying",
              {**issue, "frames": 20, "shape": 1024, "dose": 1.0, **_drift("decaying", 20), "amplitude": 20.0}),
@@ -85,18 +123,19 @@ def cells() -> list[Cell]:
     return out
 
 
-def _frame_errors(found: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    d = np.asarray(found, float) - truth
-    return np.linalg.norm(d - d.mean(axis=0), axis=1)
+def _frame_errors(found: NDArray[np.floating], truth: NDArray[np.float64]) -> NDArray[np.float64]:
+    d = np.asarray(found, np.float64) - truth
+    errors: NDArray[np.float64] = np.linalg.norm(d - d.mean(axis=0), axis=1)
+    return errors
 
 
-def run_cell(cell: Cell, seeds: list[int]) -> dict:
+def run_cell(cell: Cell, seeds: list[int]) -> CellResults:
     import zorro
     from zorro.simulate import simulate
 
-    rows = {"zorro": [], "plain": [], "zero": []}
+    rows: dict[str, list[float]] = {"zorro": [], "plain": [], "zero": []}
     worst = {"zorro": 0.0, "plain": 0.0, "zero": 0.0}
-    inside = {1: [], 2: []}
+    inside: dict[int, list[NDArray[np.bool_]]] = {1: [], 2: []}
     no_motion = 0
     seconds = {"zorro": 0.0, "plain": 0.0}
     for seed in seeds:
@@ -189,7 +228,7 @@ def summary(chosen: list[Cell]) -> list[str]:
     ]
 
 
-def plot(chosen: list[Cell], path) -> None:
+def plot(chosen: list[Cell], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

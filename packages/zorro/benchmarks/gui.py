@@ -48,6 +48,97 @@ def timed_ms(fn) -> float:
     return 1000 * (took if took is not None else time.perf_counter() - start)
 
 
+def table_cases(store, model, table) -> dict:
+    """The table's cases: reading the store into the model, sorting, filtering (each repainted)."""
+    from PySide6.QtCore import Qt
+
+    from zorro.gui.model import COLUMNS
+
+    drift = next(k for k, c in enumerate(COLUMNS) if c.key == "drift_total")
+
+    def load():
+        model._last_event = None  # read everything again
+        model.refresh(store)
+        table.viewport().repaint()
+
+    paths = [m.path for m in store.movies()]
+    changed = iter(range(0, len(paths), 10))
+
+    def live_refresh():
+        k = next(changed)
+        store.exclude(paths[k : k + 10])  # 10 movies change state (not timed)...
+        start = time.perf_counter()
+        model.refresh(store)  # ...and the window's poll reads them
+        table.viewport().repaint()
+        return time.perf_counter() - start
+
+    def sort_drift():
+        model.sort(drift, Qt.SortOrder.DescendingOrder)
+        table.viewport().repaint()
+
+    def sort_name():
+        model.sort(0, Qt.SortOrder.AscendingOrder)
+        table.viewport().repaint()
+
+    def filter_name():
+        model.set_filter("_012")
+        table.viewport().repaint()
+        model.set_filter("")
+
+    return {
+        "table: load 5000 rows from the store": load,
+        "table: refresh after 10 movies changed": live_refresh,
+        "table: sort by drift": sort_drift,
+        "table: sort by name": sort_name,
+        "table: filter by name (and clear)": filter_name,
+    }
+
+
+def plot_cases(model, plots, figure, canvas) -> dict:
+    """The session plots drawn by pyqtgraph, and the same by matplotlib's Qt canvas."""
+    from zorro.gui.plots import queue_depth
+
+    def pyqtgraph_plots():
+        plots.show_rows(model.rows)
+        plots.repaint()
+
+    def matplotlib_plots():
+        rows = model.rows
+        figure.clear()
+        axes = figure.subplots(2, 2)
+        done = [r for r in rows if r["finished"]]
+        x = [r["finished"] for r in done]
+        axes[0, 0].scatter(x, [r["drift_total"] for r in done], s=5)
+        axes[0, 1].scatter(x, [r["resolution"] for r in done], s=5)
+        hours, counts = np.unique(np.floor(np.array(x) / 3600), return_counts=True)
+        axes[1, 0].bar(hours, counts)
+        axes[1, 1].step(*queue_depth(rows, time.time()), where="post")
+        canvas.draw()
+        canvas.repaint()
+
+    return {"plots: redraw, pyqtgraph": pyqtgraph_plots, "plots: redraw, matplotlib QtAgg": matplotlib_plots}
+
+
+def interleaved(cases: dict, repeats: int) -> dict[str, list[float]]:
+    """Milliseconds of each case, ``repeats`` rounds that each run every case once."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            times[name].append(timed_ms(fn))
+    return times
+
+
+def report(times: dict[str, list[float]], movies: int, repeats: int) -> None:
+    print(f"{movies} movies, {repeats} interleaved repeats, load average {os.getloadavg()[0]:.1f}")
+    print("| what | median ms | worst ms |\n| --- | ---: | ---: |")
+    for name, values in times.items():
+        print(f"| {name.replace('5000', str(movies))} | {statistics.median(values):.1f} | {max(values):.1f} |")
+    ratio = statistics.median(times["plots: redraw, matplotlib QtAgg"]) / statistics.median(
+        times["plots: redraw, pyqtgraph"]
+    )
+    print(f"\nmatplotlib / pyqtgraph redraw time: {ratio:.1f}x")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--movies", type=int, default=5000)
@@ -59,11 +150,10 @@ def main() -> int:
     matplotlib.use("QtAgg")
     from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
     from matplotlib.figure import Figure
-    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication, QTableView
 
-    from zorro.gui.model import COLUMNS, MovieModel
-    from zorro.gui.plots import SessionPlots, queue_depth
+    from zorro.gui.model import MovieModel
+    from zorro.gui.plots import SessionPlots
 
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,78 +170,11 @@ def main() -> int:
         canvas = FigureCanvasQTAgg(figure)
         canvas.show()
         app.processEvents()
-        drift = next(k for k, c in enumerate(COLUMNS) if c.key == "drift_total")
-
-        def load():
-            model._last_event = None  # read everything again
-            model.refresh(store)
-            table.viewport().repaint()
-
-        paths = [m.path for m in store.movies()]
-        changed = iter(range(0, len(paths), 10))
-
-        def live_refresh():
-            k = next(changed)
-            store.exclude(paths[k : k + 10])  # 10 movies change state (not timed)...
-            start = time.perf_counter()
-            model.refresh(store)  # ...and the window's poll reads them
-            table.viewport().repaint()
-            return time.perf_counter() - start
-
-        def sort_drift():
-            model.sort(drift, Qt.SortOrder.DescendingOrder)
-            table.viewport().repaint()
-
-        def sort_name():
-            model.sort(0, Qt.SortOrder.AscendingOrder)
-            table.viewport().repaint()
-
-        def filter_name():
-            model.set_filter("_012")
-            table.viewport().repaint()
-            model.set_filter("")
-
-        def pyqtgraph_plots():
-            plots.show_rows(model.rows)
-            plots.repaint()
-
-        def matplotlib_plots():
-            rows = model.rows
-            figure.clear()
-            axes = figure.subplots(2, 2)
-            done = [r for r in rows if r["finished"]]
-            x = [r["finished"] for r in done]
-            axes[0, 0].scatter(x, [r["drift_total"] for r in done], s=5)
-            axes[0, 1].scatter(x, [r["resolution"] for r in done], s=5)
-            hours, counts = np.unique(np.floor(np.array(x) / 3600), return_counts=True)
-            axes[1, 0].bar(hours, counts)
-            axes[1, 1].step(*queue_depth(rows, time.time()), where="post")
-            canvas.draw()
-            canvas.repaint()
-
-        cases = {
-            "table: load 5000 rows from the store": load,
-            "table: refresh after 10 movies changed": live_refresh,
-            "table: sort by drift": sort_drift,
-            "table: sort by name": sort_name,
-            "table: filter by name (and clear)": filter_name,
-            "plots: redraw, pyqtgraph": pyqtgraph_plots,
-            "plots: redraw, matplotlib QtAgg": matplotlib_plots,
-        }
-        load()
-        times: dict[str, list[float]] = {name: [] for name in cases}
-        for _ in range(args.repeats):  # interleaved: each round runs every case once
-            for name, fn in cases.items():
-                times[name].append(timed_ms(fn))
+        cases = table_cases(store, model, table) | plot_cases(model, plots, figure, canvas)
+        cases["table: load 5000 rows from the store"]()  # the plots draw the model's rows
+        times = interleaved(cases, args.repeats)
         store.close()
-    print(f"{args.movies} movies, {args.repeats} interleaved repeats, load average {os.getloadavg()[0]:.1f}")
-    print("| what | median ms | worst ms |\n| --- | ---: | ---: |")
-    for name, values in times.items():
-        print(f"| {name.replace('5000', str(args.movies))} | {statistics.median(values):.1f} | {max(values):.1f} |")
-    ratio = statistics.median(times["plots: redraw, matplotlib QtAgg"]) / statistics.median(
-        times["plots: redraw, pyqtgraph"]
-    )
-    print(f"\nmatplotlib / pyqtgraph redraw time: {ratio:.1f}x")
+    report(times, args.movies, args.repeats)
     return 0
 
 

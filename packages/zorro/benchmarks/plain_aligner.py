@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.fft
+from numpy.typing import NDArray
 
 
 def plain_align(
-    frames: np.ndarray, *, bfactor: float = 1500.0, tolerance: float = 0.01, rounds: int = 20, workers: int = 2
-) -> np.ndarray:
+    frames: NDArray[np.number], *, bfactor: float = 1500.0, tolerance: float = 0.01, rounds: int = 20, workers: int = 2
+) -> NDArray[np.float64]:
     n, h, w = frames.shape
     qy = scipy.fft.fftfreq(h)[:, None]
     qx = scipy.fft.rfftfreq(w)[None, :]
@@ -26,8 +27,9 @@ def plain_align(
     )
     ramp_y, ramp_x = (-2j * np.pi * qy).astype(np.complex64), (-2j * np.pi * qx).astype(np.complex64)
 
-    def aligned(k: int, shift: np.ndarray) -> np.ndarray:
-        return spectra[k] * np.exp(ramp_y * shift[0]) * np.exp(ramp_x * shift[1])
+    def aligned(k: int, shift: NDArray[np.float64]) -> NDArray[np.complexfloating]:
+        spectrum: NDArray[np.complexfloating] = spectra[k] * np.exp(ramp_y * shift[0]) * np.exp(ramp_x * shift[1])
+        return spectrum
 
     shifts = np.zeros((n, 2))
     for _ in range(rounds):
@@ -40,10 +42,10 @@ def plain_align(
         shifts += moves
         if np.abs(moves).max() < tolerance:
             break
-    return shifts - shifts[0]
+    return shifts - shifts[:1]
 
 
-def _parabolic_peak(correlation: np.ndarray) -> np.ndarray:
+def _parabolic_peak(correlation: NDArray[np.floating]) -> NDArray[np.float64]:
     """Position of the highest value of a periodic map (signed, in pixels), refined per axis
     by the vertex of the parabola through it and its two neighbours."""
     h, w = correlation.shape
@@ -57,4 +59,4 @@ def _parabolic_peak(correlation: np.ndarray) -> np.ndarray:
         curvature = below - 2 * centre + above
         offset = 0.5 * (below - above) / curvature if curvature < 0 else 0.0
         peak.append((index + size // 2) % size - size // 2 + offset)
-    return np.array(peak)
+    return np.array(peak, np.float64)

@@ -35,16 +35,55 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import grid
 import numpy as np
+from numpy.typing import NDArray
 
 from zorro.simulate import rms_error
+
+
+class Original(TypedDict):
+    """The original Zorro 0.7.3's figures by frame size."""
+
+    time: dict[int, float]
+    rss_gb: dict[int, float]
+    rms_slow: dict[int, float | str]
+
+
+class ChildRun(TypedDict):
+    """What the fresh interpreter of :data:`CHILD` reports."""
+
+    wall: float
+    rss_gb: float
+    shifts: list[list[float]]
+    timings: dict[str, float]
+
+
+class SpeedRow(TypedDict):
+    """One movie of the speed and memory benchmark."""
+
+    size: int
+    wall: float
+    rss_gb: float
+    rms: float
+    timings: dict[str, float]
+
+
+class Checks(TypedDict):
+    """Determinism and the even/odd FRC of one movie."""
+
+    identical: bool
+    frc: dict[str, list[float]]
+    frc_beats: bool
+    signal_shells: int
+
 
 ROOT = Path(__file__).resolve().parents[3]
 OUT = ROOT / "build" / "bench" / "zorro"
 THREADS = 2
-ORIGINAL = {  # zorro-algorithm.md §6, measured on this machine (for 40 frames; there is no 40 x 1024²)
+ORIGINAL: Original = {  # zorro-algorithm.md §6, measured on this machine (for 40 frames; there is no 40 x 1024²)
     "time": {2048: 36.0, 4096: 147.0},
     "rss_gb": {2048: 3.0, 4096: 10.0},  # without the extra movie copy of that runner (§6 footnote)
     "rms_slow": {2048: "0.87-0.93", 4096: 0.92},
@@ -66,7 +105,7 @@ print(json.dumps({"wall": wall, "rss_gb": int(status["VmHWM"].split()[0]) * 1024
 """
 
 
-def movie(name: str, **kwargs) -> tuple[Path, np.ndarray]:
+def movie(name: str, *, seed: int = 0, **kwargs: Unpack[grid.SimulateArgs]) -> tuple[Path, NDArray[np.float64]]:
     """A simulated movie as MRCZ (cached under build/bench/zorro/movies) and its true shifts."""
     from zorro.simulate import simulate, write
 
@@ -75,20 +114,21 @@ def movie(name: str, **kwargs) -> tuple[Path, np.ndarray]:
     if not truth.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        write(simulate(**kwargs), path)
+        write(simulate(seed=seed, **kwargs), path)
         print(f"  simulated {name} in {time.perf_counter() - start:.0f} s", flush=True)
-    return path, np.array(json.loads(truth.read_text())["shifts_yx"])
+    return path, np.array(json.loads(truth.read_text())["shifts_yx"], np.float64)
 
 
-def timed_align(path: Path) -> dict:
+def timed_align(path: Path) -> ChildRun:
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(path), str(THREADS)], capture_output=True, text=True, check=True
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    run: ChildRun = json.loads(out.stdout.strip().splitlines()[-1])
+    return run
 
 
-def speed(sizes: list[int]) -> list[dict]:
-    rows = []
+def speed(sizes: list[int]) -> list[SpeedRow]:
+    rows: list[SpeedRow] = []
     for size in sizes:
         path, truth = movie(f"slow_40x{size}", frames=40, shape=size, dose=1.0, drift="linear", amplitude=0.54, seed=1)
         run = timed_align(path)
@@ -105,13 +145,14 @@ def speed(sizes: list[int]) -> list[dict]:
     return rows
 
 
-def determinism_and_frc() -> dict:
+def determinism_and_frc() -> Checks:
     import zorro
     from zorro.simulate import simulate
 
     m = simulate(20, 1024, dose=1.0, drift="decaying", amplitude=20.0, seed=300)
     a = zorro.align(m.frames, pixel_size=1.0, workers=THREADS)
     b = zorro.align(m.frames.copy(), pixel_size=1.0, workers=THREADS)
+    assert a.sum_dw is not None and b.sum_dw is not None  # made wherever the pixel size is known
     identical = all(np.array_equal(x, y) for x, y in ((a.shifts, b.shifts), (a.sum, b.sum), (a.sum_dw, b.sum_dw)))
     frc = {k: np.asarray(v) for k, v in a.frc.items()}
     signal = frc["aligned"] > 0.143
@@ -128,7 +169,7 @@ def determinism_and_frc() -> dict:
     }
 
 
-def plots(speed_rows: list[dict], frc: dict) -> None:
+def plots(speed_rows: list[SpeedRow], frc: Checks) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -158,9 +199,9 @@ def plots(speed_rows: list[dict], frc: dict) -> None:
     plt.close("all")
 
 
-def targets(speed_rows: list[dict], cells: list, other: dict) -> list[str]:
+def targets(speed_rows: list[SpeedRow], cells: list[grid.Cell], other: Checks) -> list[str]:
     by_size = {r["size"]: r for r in speed_rows}
-    lines = []
+    lines: list[str] = []
 
     def line(ok: bool | None, text: str) -> None:
         lines.append(f"{'PASS' if ok else 'MISS' if ok is not None else 'SKIP'}  {text}")
@@ -184,7 +225,7 @@ def targets(speed_rows: list[dict], cells: list, other: dict) -> list[str]:
     return lines
 
 
-def markdown(speed_rows: list[dict], cells: list, lines: list[str], header: str) -> str:
+def markdown(speed_rows: list[SpeedRow], cells: list[grid.Cell], lines: list[str], header: str) -> str:
     """The results as the markdown tables of packages/zorro/README.md."""
     out = [
         header,

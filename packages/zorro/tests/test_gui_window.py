@@ -96,15 +96,29 @@ def test_configure_run_follow_curate_export_close_reopen(qtbot, tmp_path, folder
     qtbot.addWidget(window)
     window.show()
 
-    # bad settings are refused, with the reason next to the field
+    _refuses_bad_settings(window, tmp_path / "nowhere", out_dir)
+    _starts_and_aligns(window, qtbot, in_dir, out_dir)
+    _pauses_and_resumes(window, qtbot, in_dir, out_dir)
+    _shows_a_clicked_movie(window, qtbot)
+    results = _sorts_like_the_store(window, out_dir)
+    expected, excluded = _curates(window, results)
+    _exports(window, out_dir, expected, excluded)
+    _closes_and_reopens(window, qtbot, prefs, out_dir, excluded)
+
+
+def _refuses_bad_settings(window, nowhere, out_dir) -> None:
+    """Bad settings are refused, with the reason next to the field."""
     form = window.form
-    form.input_dir.setText(str(tmp_path / "nowhere"))
+    form.input_dir.setText(str(nowhere))
     form.out_dir.setText(str(out_dir))
     assert not form.try_start()
     assert "no such folder" in form.reasons["input_dir"].text()
     assert not out_dir.exists()
 
-    # configure and start: 2 local workers
+
+def _starts_and_aligns(window, qtbot, in_dir, out_dir) -> None:
+    """Configure and start 2 local workers; the window follows them without stalling its event loop."""
+    form = window.form
     form.input_dir.setText(str(in_dir))
     form.pixel_size.setValue(1.0)
     form.settle.setValue(0.5)
@@ -120,8 +134,10 @@ def test_configure_run_follow_curate_export_close_reopen(qtbot, tmp_path, folder
     assert np.percentile(latency.gaps, 95) < 0.100, f"event loop late by up to {max(latency.gaps):.3f} s"
     assert "done 3" in window.counts_label.text()
 
-    # pause: a new movie waits ready; resume: it is aligned
-    window.actions["pause"].trigger()
+
+def _pauses_and_resumes(window, qtbot, in_dir, out_dir) -> None:
+    """Pause: a new movie waits ready; resume: it is aligned."""
+    window.session_actions["pause"].trigger()
     with SessionStore(out_dir, create=False) as store:
         assert store.setting("control") == "pause"
     _movie(in_dir, 3)
@@ -129,10 +145,12 @@ def test_configure_run_follow_curate_export_close_reopen(qtbot, tmp_path, folder
     qtbot.wait(1500)
     assert _states(window)["movie3.mrcz"] == "ready"
     assert "(paused)" in window.watcher_label.text()
-    window.actions["resume"].trigger()
+    window.session_actions["resume"].trigger()
     qtbot.waitUntil(lambda: _states(window).get("movie3.mrcz") == "done", timeout=WAIT)
 
-    # select a movie by clicking its point: the detail pane shows its sum, trajectory, report
+
+def _shows_a_clicked_movie(window, qtbot) -> None:
+    """Select a movie by clicking its point: the detail pane shows its sum, trajectory, report."""
     target = next(r for r in window.model.rows if r["name"] == "movie2.mrcz")
     _click_point(window.plots, "drift_total", target["id"], qtbot)
     assert window.current_movie() == target["id"]
@@ -143,15 +161,21 @@ def test_configure_run_follow_curate_export_close_reopen(qtbot, tmp_path, folder
     wider = window.detail.levels()
     assert wider[1] - wider[0] == pytest.approx(2 * (high - low), rel=1e-3)
 
-    # the table sorts by drift like the store's numbers do
+
+def _sorts_like_the_store(window, out_dir) -> list[dict]:
+    """The table sorts by drift like the store's numbers do; returns the store's results."""
     window.table.sortByColumn(3, Qt.SortOrder.DescendingOrder)
     with SessionStore(out_dir, create=False) as store:
         results = store.results()
     by_drift = [r["path"] for r in sorted(results, key=lambda r: -r["drift_total"])]
     shown = [window.model.movie(window.model.movie_id(window.model.index(k, 0)))["path"] for k in range(4)]
     assert shown == by_drift
+    return results
 
-    # a threshold: live counts of what passes; a manual exclusion is kept apart
+
+def _curates(window, results) -> tuple[int, dict]:
+    """A threshold: live counts of what passes; a manual exclusion is kept apart. Returns how
+    many the threshold accepts and the row excluded by hand."""
     drifts = sorted(r["drift_total"] for r in results)
     limit = (drifts[1] + drifts[2]) / 2
     window.use_drift.setChecked(True)
@@ -164,15 +188,21 @@ def test_configure_run_follow_curate_export_close_reopen(qtbot, tmp_path, folder
     verdicts = {r["name"]: window.model._value(r, "verdict") for r in window.model.rows}
     assert verdicts[excluded["name"]] == "excluded"
     assert sorted(verdicts.values()).count("rejected: drift") == 4 - expected
+    return expected, excluded
 
-    # export through the session layer, as `zorro session export` does
+
+def _exports(window, out_dir, expected, excluded) -> None:
+    """Export through the session layer, as `zorro session export` does."""
     done = window.export()
     assert done.status == 0 and done.command.startswith(f"zorro session export {out_dir} --max-drift")
     star = starfile.read(out_dir / "corrected_micrographs.star")["micrographs"]
     assert len(star) == expected - 1
     assert not any(excluded["name"].removesuffix(".mrcz") in name for name in star["rlnMicrographName"])
 
-    # close, keeping the session running headless; reopen and find everything there
+
+def _closes_and_reopens(window, qtbot, prefs, out_dir, excluded) -> None:
+    """Close, keeping the session running headless; reopen and find everything there; close
+    again, stopping it this time."""
     _answer_close("Keep running headless")
     window.close()
     assert runner.watcher(out_dir) is not None
@@ -183,7 +213,6 @@ def test_configure_run_follow_curate_export_close_reopen(qtbot, tmp_path, folder
     assert again.use_drift.isChecked() and again.max_drift.value() == pytest.approx(window.max_drift.value())
     assert again.form.settings() == window.form.settings()
 
-    # close again, stopping it this time
     _answer_close("Stop the session")
     again.close()
     qtbot.waitUntil(lambda: runner.watcher(out_dir) is None, timeout=WAIT)

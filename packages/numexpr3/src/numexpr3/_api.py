@@ -13,14 +13,17 @@ import contextvars
 import functools
 import sys
 import weakref
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from types import FrameType
+from typing import Any, TypeAlias
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from . import _core
-from ._compiler import compile_program, kernel_table, native_typecode
-from ._parser import Parsed, parse
-from ._runtime import Compiled
+from ._compiler import ArgumentSpec, ArraySpec, Casting, compile_program, kernel_table, native_typecode
+from ._parser import Parsed, Scalar, parse
+from ._runtime import Compiled, Order
 
 __all__ = ["NumExpr", "disassemble", "evaluate", "re_evaluate", "validate"]
 
@@ -28,15 +31,27 @@ _CACHE_SIZE = 256
 _CASTINGS = ("no", "equiv", "safe", "same_kind", "unsafe")
 _ORDERS = ("C", "F", "A", "K")
 _OPTIONS = {"optimization": ("none", "moderate", "aggressive"), "truediv": (False, True, "auto")}
-_PYTHON_SCALARS = frozenset({bool, int, float, complex})
+_PYTHON_SCALARS: frozenset[type[Scalar]] = frozenset({bool, int, float, complex})
+
+#: Variables by name, as `evaluate` takes them.
+Scope: TypeAlias = Mapping[str, Any]
+#: An array argument as programs are compiled for it: (dtype, ndim).
+ArraySignature: TypeAlias = tuple[np.dtype[Any], int]
+#: The key of a compiled program: (source, casting, out, arguments, targets), each array by its
+#: `ArraySignature`, each Python-number argument by its type, each target not an array None.
+CallKey: TypeAlias = tuple[
+    str, Casting, ArraySignature | None, tuple[ArraySignature | type[Scalar], ...], tuple[ArraySignature | None, ...]
+]
+#: What `re_evaluate` needs of the last call: (parsed, out, order, casting).
+LastCall: TypeAlias = tuple[Parsed, weakref.ref[NDArray[Any]] | None, Order, Casting]
 
 _kernels = kernel_table(_core)
-# The last program of this thread or task, for re_evaluate: (parsed, out, order, casting),
-# `out` held by a weak reference (or None): remembering it must not keep it alive.
-_last: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("numexpr3_last", default=None)
+# The last program of this thread or task, for re_evaluate: `out` held by a weak reference (or
+# None): remembering it must not keep it alive.
+_last: contextvars.ContextVar[LastCall | None] = contextvars.ContextVar("numexpr3_last", default=None)
 
 
-def _remember_last(parsed: Parsed, out: np.ndarray | None, order: str, casting: str) -> None:
+def _remember_last(parsed: Parsed, out: NDArray[Any] | None, order: Order, casting: Casting) -> None:
     _last.set((parsed, None if out is None else weakref.ref(out), order, casting))
 
 
@@ -45,10 +60,12 @@ _parse = functools.lru_cache(maxsize=_CACHE_SIZE)(parse)
 
 # The cached-call path of `evaluate`, by source: a dispatcher that runs the programs already
 # compiled for the source's variables in C++, and the state `re_evaluate` then needs.
-_dispatchers: dict[str, tuple[_core.Dispatcher, tuple]] = {}
+_dispatchers: dict[str, tuple[_core.Dispatcher, LastCall]] = {}
 
 
-def _remember(dispatcher: _core.Dispatcher, compiled: Compiled, arguments: Any, positions: Any) -> None:
+def _remember(
+    dispatcher: _core.Dispatcher, compiled: Compiled, arguments: Sequence[object], positions: Sequence[int]
+) -> None:
     """Let `dispatcher` run `compiled` itself for arguments like these (when it is one VM run
     and they are arrays of VM dtypes or Python numbers); `positions[i]` is the argument that
     is the program's value i."""
@@ -71,20 +88,26 @@ def _dispatcher_for(parsed: Parsed) -> _core.Dispatcher:
         if len(_dispatchers) >= _CACHE_SIZE:
             with contextlib.suppress(KeyError, RuntimeError, StopIteration):  # another thread got there
                 del _dispatchers[next(iter(_dispatchers))]
-        entry = _core.Dispatcher(parsed.names), (parsed, None, "K", "safe")
-        _dispatchers[parsed.source] = entry
+        dispatcher = _core.Dispatcher(parsed.names)
+        _dispatchers[parsed.source] = dispatcher, (parsed, None, "K", "safe")
+        return dispatcher
     return entry[0]
 
 
-def _run_cached(dispatcher: _core.Dispatcher, local_dict: Any, global_dict: Any, out: Any, depth: int) -> Any:
+def _run_cached(
+    dispatcher: _core.Dispatcher,
+    local_dict: Scope | None,
+    global_dict: Scope | None,
+    out: NDArray[Any] | None,
+    depth: int,
+) -> NDArray[Any] | None:
     """The C++ path of `evaluate` and `re_evaluate`: the result, or None when the dispatcher
     has no program for these variables (or `out`). `depth` counts frames above the caller."""
-    frame = sys._getframe(depth + 1) if local_dict is None or global_dict is None else None
-    return dispatcher.run_scope(
-        frame.f_locals if local_dict is None else local_dict,  # type: ignore[union-attr]
-        frame.f_globals if global_dict is None else global_dict,  # type: ignore[union-attr]
-        out,
-    )
+    if local_dict is None or global_dict is None:
+        frame = sys._getframe(depth + 1)
+        local_dict = frame.f_locals if local_dict is None else local_dict
+        global_dict = frame.f_globals if global_dict is None else global_dict
+    return dispatcher.run_scope(local_dict, global_dict, out)
 
 
 def _check_options(options: dict[str, Any], casting: str, order: str) -> None:
@@ -100,12 +123,16 @@ def _check_options(options: dict[str, Any], casting: str, order: str) -> None:
         raise ValueError(f"order must be one of {_ORDERS}, not {order!r}")
 
 
-def _lookup(names: tuple[str, ...], local_dict: Any, global_dict: Any, depth: int, required: bool = True) -> list[Any]:
+def _lookup(
+    names: tuple[str, ...], local_dict: Scope | None, global_dict: Scope | None, depth: int, required: bool = True
+) -> list[Any]:
     """Values of `names`: `local_dict` (else the caller's locals), then `global_dict` (else its globals).
 
     `depth` counts frames above the public function that called this one.
     """
-    frame = frame_locals = None
+    frame: FrameType | None = None
+    frame_locals: Scope | None = None
+    scope: Scope | None
     values = []
     for name in names:
         if local_dict is not None:
@@ -131,7 +158,7 @@ def _lookup(names: tuple[str, ...], local_dict: Any, global_dict: Any, depth: in
     return values
 
 
-def _array_spec(signature: tuple[np.dtype, int], role: str) -> tuple[str, int]:
+def _array_spec(signature: ArraySignature, role: str) -> ArraySpec:
     """(type code, ndim) of an array the VM writes into: its dtype must be a VM type as is."""
     dtype, ndim = signature
     typecode = native_typecode(dtype)
@@ -140,7 +167,7 @@ def _array_spec(signature: tuple[np.dtype, int], role: str) -> tuple[str, int]:
     return typecode, ndim
 
 
-def _value_spec(signature: tuple[np.dtype, int] | type) -> tuple[str, int, bool] | type:
+def _value_spec(signature: ArraySignature | type[Scalar]) -> ArgumentSpec:
     """The compiler's description of an argument: (type code, ndim, needs conversion) or a Python type."""
     if isinstance(signature, type):
         return signature
@@ -149,7 +176,7 @@ def _value_spec(signature: tuple[np.dtype, int] | type) -> tuple[str, int, bool]
     return typecode, ndim, typecode != dtype.str[1:] or not dtype.isnative
 
 
-def _compile(key: tuple) -> Compiled:
+def _compile(key: CallKey) -> Compiled:
     """Compile for a call signature: (source, casting, out, arguments, targets), each array as (dtype, ndim)."""
     source, casting, out, arguments, targets = key
     parsed = _parse(source)
@@ -167,20 +194,33 @@ _compiled = functools.lru_cache(maxsize=_CACHE_SIZE)(_compile)
 
 
 def _prepare(
-    parsed: Parsed, local_dict: Any, global_dict: Any, out: Any, casting: str, depth: int, disable_cache: bool
-) -> tuple[Compiled, list, list]:
+    parsed: Parsed,
+    local_dict: Scope | None,
+    global_dict: Scope | None,
+    out: NDArray[Any] | None,
+    casting: Casting,
+    depth: int,
+    disable_cache: bool,
+) -> tuple[Compiled, list[Any], list[NDArray[Any] | None]]:
     """Look the operands up and find (or compile) the program for them."""
     values = _lookup(parsed.names, local_dict, global_dict, depth + 1)
-    targets = []
+    targets: list[NDArray[Any] | None] = []
     if parsed.targets:
         found = _lookup(parsed.targets, local_dict, global_dict, depth + 1, required=False)
         targets = [v if isinstance(v, np.ndarray) else None for v in found]
     return _program(parsed, values, targets, out, casting, disable_cache), values, targets
 
 
-def _program(parsed: Parsed, values: list, targets: list, out: Any, casting: str, disable_cache: bool) -> Compiled:
+def _program(
+    parsed: Parsed,
+    values: list[Any],
+    targets: Sequence[NDArray[Any] | None],
+    out: NDArray[Any] | None,
+    casting: Casting,
+    disable_cache: bool,
+) -> Compiled:
     """The program for these values (non-arrays other than Python numbers become arrays in place)."""
-    arguments = []
+    arguments: list[ArraySignature | type[Scalar]] = []
     for i, value in enumerate(values):
         kind = type(value)
         if kind in _PYTHON_SCALARS:
@@ -191,7 +231,7 @@ def _program(parsed: Parsed, values: list, targets: list, out: Any, casting: str
         arguments.append((value.dtype, value.ndim))
     if out is not None and not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, not {type(out).__name__}")
-    key = (
+    key: CallKey = (
         parsed.source,
         casting,
         None if out is None else (out.dtype, out.ndim),
@@ -205,14 +245,14 @@ def evaluate(
     ex: str,
     local_dict: dict[str, Any] | None = None,
     global_dict: dict[str, Any] | None = None,
-    out: np.ndarray | None = None,
-    order: str = "K",
-    casting: str = "safe",
+    out: NDArray[Any] | None = None,
+    order: Order = "K",
+    casting: Casting = "safe",
     sanitize: bool | None = None,
     _frame_depth: int = 3,
     disable_cache: bool = False,
     **kwargs: Any,
-) -> np.ndarray:
+) -> NDArray[Any]:
     """Evaluate an array expression or a program of statements.
 
     Args:
@@ -260,7 +300,7 @@ def evaluate(
 
 def re_evaluate(
     local_dict: dict[str, Any] | None = None, global_dict: dict[str, Any] | None = None, _frame_depth: int = 2
-) -> np.ndarray:
+) -> NDArray[Any]:
     """Evaluate the last expression of this thread (or task) again with fresh variable values.
 
     `out`, `order` and `casting` are those of the last `evaluate` or `validate` call (a new
@@ -284,9 +324,9 @@ def validate(
     ex: str,
     local_dict: dict[str, Any] | None = None,
     global_dict: dict[str, Any] | None = None,
-    out: np.ndarray | None = None,
-    order: str = "K",
-    casting: str = "safe",
+    out: NDArray[Any] | None = None,
+    order: Order = "K",
+    casting: Casting = "safe",
     _frame_depth: int = 2,
     sanitize: bool | None = None,
     **kwargs: Any,
@@ -318,10 +358,13 @@ class NumExpr(_core.Dispatcher):
     (`_core.Dispatcher`); any other call goes through `_call`.
     """
 
-    def __init__(self, ex: str, signature: Any = (), sanitize: bool | None = True, **kwargs: Any) -> None:
+    def __init__(
+        self, ex: str, signature: Iterable[tuple[str, DTypeLike]] = (), sanitize: bool | None = True, **kwargs: Any
+    ) -> None:
         _check_options(kwargs, "safe", "K")
         self.ex = ex
         self._parsed = parsed = _parse(ex)
+        self.signature: tuple[tuple[str, np.dtype[Any]], ...]
         if signature:
             self.signature = tuple((str(name), np.dtype(dtype)) for name, dtype in signature)
         else:
@@ -336,69 +379,90 @@ class NumExpr(_core.Dispatcher):
         # Type-check now; ranks are unknown until called, so any axis up to 32 dimensions passes.
         arguments = tuple((self._dtypes[name], 32) for name in parsed.names)
         self._compiled = _compile((parsed.source, "safe", None, arguments, (None,) * len(parsed.targets)))
-        self._by_rank: dict[tuple, Compiled] = {}
+        self._by_rank: dict[tuple[tuple[int, ...], Casting, tuple[object, object] | None], Compiled] = {}
 
     def _call(
-        self, *args: Any, out: np.ndarray | None = None, order: str = "K", casting: str = "safe", **arrays: Any
-    ) -> np.ndarray:
+        self,
+        *args: Any,
+        out: NDArray[Any] | None = None,
+        order: Order = "K",
+        casting: Casting = "safe",
+        **arrays: Any,
+    ) -> NDArray[Any]:
         """Run with arrays by position (`input_names` order) and/or keyword; assignment
         targets may be passed by keyword too. (What calling the object does when its C++
         path does not know the call.)"""
         if casting != "safe" or order != "K":
             _check_options({}, casting, order)
-        names = self._parsed.names
         if arrays or len(args) != len(self.input_names):
-            arrays.pop("ex_uses_vml", None)  # numexpr 2 compatibility
-            if len(args) > len(self.input_names):
-                raise TypeError(f"expected at most {len(self.input_names)} arrays, got {len(args)}")
-            arrays.update(zip(self.input_names, args))
-            missing = [name for name in names if name not in arrays]
-            if missing:
-                raise TypeError(f"missing the array for {missing[0]!r}")
-            values = [arrays[name] for name in names]
-            targets = [arrays.get(t) for t in self._parsed.targets]
-            targets = [t if isinstance(t, np.ndarray) else None for t in targets]
+            values, targets = self._by_name(args, arrays)
         else:  # all inputs by position, the common case
             values = [args[position] for position in self._positions]
             targets = [None] * len(self._parsed.targets)
-        originals = values.copy()
+        converted = self._converted(values, casting)
+        compiled = self._program_for(converted, targets, out, casting)
+        if (
+            order == "K"
+            and not arrays
+            and not self._parsed.targets
+            and all(value is original for value, original in zip(converted, values))
+        ):
+            # The program without `out`: the C++ path writes its result into `out` itself.
+            without_out = compiled if out is None else _program(self._parsed, converted, targets, None, casting, False)
+            _remember(self, without_out, args, self._positions)
+        return compiled.run(converted, targets, out, order)
+
+    def _by_name(self, args: tuple[Any, ...], arrays: dict[str, Any]) -> tuple[list[Any], list[NDArray[Any] | None]]:
+        """The values and targets of a call with arrays by keyword (added to `arrays`) or too few by position."""
+        arrays.pop("ex_uses_vml", None)  # numexpr 2 compatibility
+        if len(args) > len(self.input_names):
+            raise TypeError(f"expected at most {len(self.input_names)} arrays, got {len(args)}")
+        arrays.update(zip(self.input_names, args))
+        missing = [name for name in self._parsed.names if name not in arrays]
+        if missing:
+            raise TypeError(f"missing the array for {missing[0]!r}")
+        values = [arrays[name] for name in self._parsed.names]
+        found = [arrays.get(t) for t in self._parsed.targets]
+        return values, [t if isinstance(t, np.ndarray) else None for t in found]
+
+    def _converted(self, values: list[Any], casting: Casting) -> list[Any]:
+        """The values as arrays of the signature's dtypes (those that already are, themselves)."""
+        converted = values.copy()
+        names = self._parsed.names
         for i, dtype in enumerate(self._name_dtypes):
             value = values[i]
             if type(value) is not np.ndarray or (value.dtype is not dtype and value.dtype != dtype):
                 value = np.asarray(value)
                 if not np.can_cast(value.dtype, dtype, casting):
                     raise TypeError(f"cannot cast {names[i]!r} from {value.dtype} to {dtype} with casting={casting!r}")
-                values[i] = value.astype(dtype, copy=False)
-        # Inputs now have the signature's dtypes, so their ranks (and the call's casting and
-        # out) pick the program: a small per-object table spares the global cache's key.
+                converted[i] = value.astype(dtype, copy=False)
+        return converted
+
+    def _program_for(
+        self, values: list[NDArray[Any]], targets: list[NDArray[Any] | None], out: NDArray[Any] | None, casting: Casting
+    ) -> Compiled:
+        """The program for inputs of the signature's dtypes: their ranks (and the call's casting
+        and out) pick it, and a small per-object table spares the global cache's key."""
         out_spec = None if out is None else (getattr(out, "dtype", None), getattr(out, "ndim", None))
         key = (tuple([value.ndim for value in values]), casting, out_spec)
-        compiled = None if any(t is not None for t in targets) else self._by_rank.get(key)
+        has_targets = any(t is not None for t in targets)
+        compiled = None if has_targets else self._by_rank.get(key)
         if compiled is None:
             compiled = _program(self._parsed, values, targets, out, casting, False)
-            if not any(t is not None for t in targets) and len(self._by_rank) < 64:
+            if not has_targets and len(self._by_rank) < 64:
                 self._by_rank[key] = compiled
-        if (
-            order == "K"
-            and not arrays
-            and not self._parsed.targets
-            and all(value is original for value, original in zip(values, originals))
-        ):
-            # The program without `out`: the C++ path writes its result into `out` itself.
-            without_out = compiled if out is None else _program(self._parsed, values, targets, None, casting, False)
-            _remember(self, without_out, args, self._positions)
-        return compiled.run(values, targets, out, order)
+        return compiled
 
     @property
-    def constants(self) -> tuple:
+    def constants(self) -> tuple[Scalar, ...]:
         """The constants of the compiled program, each once, in the VM's types."""
         return tuple(value for stage in self._compiled.stages for value in stage.constants)
 
-    def run(self, *args: Any, **kwargs: Any) -> np.ndarray:
+    def run(self, *args: Any, **kwargs: Any) -> NDArray[Any]:
         """Call the expression (numexpr 2's name for it)."""
         return self(*args, **kwargs)
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[type[NumExpr], tuple[str, tuple[tuple[str, np.dtype[Any]], ...]]]:
         return NumExpr, (self.ex, self.signature)
 
     def __repr__(self) -> str:

@@ -17,23 +17,48 @@ from __future__ import annotations
 import math
 import operator
 from collections import defaultdict
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TypeAlias, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from ._parser import REDUCTIONS, Parsed
-from ._runtime import Compiled, Stage, StringOperation
+from ._parser import REDUCTIONS, Constant, Parsed, Scalar
+from ._runtime import Compiled, ResultKind, Stage, StringOperation, VirtualMachine
+
+if TYPE_CHECKING:
+    from ._core import Instruction, Register, RegisterKind
 
 __all__ = ["compile_program", "kernel_table", "native_typecode"]
+
+#: NumPy's casting rules, for storing results into `out=` and assigned arrays.
+Casting: TypeAlias = Literal["no", "equiv", "safe", "same_kind", "unsafe"]
+#: A compiled argument: (type code, ndim, needs conversion) of an array, or the Python type
+#: of a weakly typed scalar.
+ArgumentSpec: TypeAlias = tuple[str, int, bool] | type[Scalar]
+#: (type code, ndim) of an array the program writes into.
+ArraySpec: TypeAlias = tuple[str, int]
+#: The VM's kernels: op -> {input type codes: output type code}.
+Kernels: TypeAlias = dict[str, dict[tuple[str, ...], str]]
+#: What an operation is typed by: a type code, or the Python type of a weak scalar.
+LoopSpec: TypeAlias = str | type[Constant]
+#: A program's instructions as text, one ``(op, dest, *sources)`` per instruction.
+Listing: TypeAlias = tuple[tuple[str, ...], ...]
 
 #: The 13 type codes of the VM.
 TYPECODES = ("b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f4", "f8", "c8", "c16")
 #: The front end's type code of byte strings (any width): only string stages read them.
 BYTES = "S"
-_DEFAULT_TYPECODES = {bool: "b1", int: np.dtype(np.int_).str[1:], float: "f8", complex: "c16", bytes: BYTES}
+_DEFAULT_TYPECODES: dict[type[Constant], str] = {
+    bool: "b1",
+    int: np.dtype(np.int_).str[1:],
+    float: "f8",
+    complex: "c16",
+    bytes: BYTES,
+}
 #: Operations on byte strings (each a string stage of its own).
 _STRING_OPS = frozenset({"less", "less_equal", "equal", "not_equal", "greater", "greater_equal", "contains"})
-_PYTHON_TYPES = {"b": bool, "i": int, "u": int, "f": float, "c": complex}
+_PYTHON_TYPES: dict[str, type[Scalar]] = {"b": bool, "i": int, "u": int, "f": float, "c": complex}
 _COMPLEX_PARTS = {"c8": "f4", "c16": "f8"}
 _COMPLEX_OF = {"f4": "c8", "f8": "c16"}
 _LOGICAL = frozenset({"logical_and", "logical_or", "logical_xor", "logical_not"})
@@ -58,7 +83,7 @@ _ABOVE_RANGE = {
 _BELOW_RANGE = {op: not value if op not in ("equal", "not_equal") else value for op, value in _ABOVE_RANGE.items()}
 _MAX_EXPANDED_POWER = 16
 # Operators on Python literals alone compute as in Python (as NumPy code would see them).
-_PYTHON_OPERATORS = {
+_PYTHON_OPERATORS: dict[str, Callable[..., Scalar]] = {
     "add": operator.add,
     "subtract": operator.sub,
     "multiply": operator.mul,
@@ -83,7 +108,7 @@ _PYTHON_OPERATORS = {
 _MAX_CONSTANT_BITS = 1024  # bounds the work a literal like 9**9**9 can ask for
 
 
-def native_typecode(dtype: np.dtype) -> str:
+def native_typecode(dtype: np.dtype[Any]) -> str:
     """The VM type code of an array dtype, after the conversions the front end makes.
 
     Non-native byte order becomes native, float16 becomes float32, byte strings of any
@@ -105,18 +130,18 @@ def native_typecode(dtype: np.dtype) -> str:
     return code
 
 
-def _dtype_name(spec: str | type) -> str:
+def _dtype_name(spec: LoopSpec) -> str:
     return f"Python {spec.__name__}" if isinstance(spec, type) else np.dtype(spec).name
 
 
-def _complex(real: np.ndarray, imag: np.ndarray) -> np.ndarray:
+def _complex(real: NDArray[np.floating], imag: NDArray[np.floating]) -> NDArray[np.complexfloating]:
     result = np.empty(np.broadcast_shapes(real.shape, imag.shape), _COMPLEX_OF[real.dtype.str[1:]])
     result.real, result.imag = real, imag
     return result
 
 
 # How to compute ops that are not NumPy ufuncs, for constant folding.
-_FOLDERS = {
+_FOLDERS: dict[str, Callable[..., ArrayLike]] = {
     "where": np.where,
     "complex": _complex,
     "real": np.real,
@@ -129,20 +154,30 @@ _FOLDERS = {
 class Weak(NamedTuple):
     """A weakly typed Python scalar: a literal (``value``) or a Python-number variable (``name``)."""
 
-    pytype: type
-    value: Any = None
+    pytype: type[Constant]
+    value: Constant | None = None
     name: str | None = None
+
+
+#: The nodes of a `_Graph`: an input slot, a constant, an operation of earlier nodes.
+TypedNode: TypeAlias = (
+    tuple[Literal["in"], str, int]
+    | tuple[Literal["const"], str, Scalar]
+    | tuple[Literal["op"], str, str, tuple[int, ...]]
+)
+#: What a slot holds: an argument in a type code, or the result of a stage.
+SlotKey: TypeAlias = tuple[Literal["arg"], str, str] | tuple[Literal["stage"], int]
 
 
 class _Graph:
     """A hash-consed DAG of typed nodes: ("in", tc, slot), ("const", tc, value), ("op", tc, op, args)."""
 
     def __init__(self) -> None:
-        self.nodes: list[tuple] = []
-        self.index: dict[tuple, int] = {}
+        self.nodes: list[TypedNode] = []
+        self.index: dict[TypedNode | tuple[str, str, type[object], str], int] = {}
         self.shape_slots: dict[int, None] = {}
 
-    def add(self, node: tuple) -> int:
+    def add(self, node: TypedNode) -> int:
         key = ("const", node[1], type(node[2]), repr(node[2])) if node[0] == "const" else node
         found = self.index.get(key)
         if found is None:
@@ -156,22 +191,30 @@ class _Graph:
     def is_constant(self, value: int | Weak) -> bool:
         return value.name is None if isinstance(value, Weak) else self.nodes[value][0] == "const"
 
-    def constant(self, value: int | Weak) -> Any:
-        return value.value if isinstance(value, Weak) else self.nodes[value][2]
+    def constant(self, value: int | Weak) -> Constant | None:
+        if isinstance(value, Weak):
+            return value.value
+        node = self.nodes[value]
+        assert node[0] == "const"
+        return node[2]
 
 
-def _weak_constant(value: Any, typecode: str) -> Any:
+def _weak_constant(value: Constant | None, typecode: str) -> Scalar:
     """A Python scalar stored in `typecode` as NumPy does (OverflowError for ints out of range)."""
+    stored: Scalar
     with np.errstate(all="ignore"):
         if type(value) is int:
-            return np.asarray(value, dtype=typecode).item()
-        return np.asarray(value).astype(typecode).item()
+            stored = np.asarray(value, dtype=typecode).item()
+        else:
+            stored = np.asarray(value).astype(typecode).item()
+    return stored
 
 
-def _convert_constant(value: Any, source: str, typecode: str) -> Any:
+def _convert_constant(value: Scalar, source: str, typecode: str) -> Scalar:
     """A typed constant cast to `typecode` with the VM's (unsafe) cast semantics."""
     with np.errstate(all="ignore"):
-        return np.asarray(value, dtype=source).astype(typecode).item()
+        converted: Scalar = np.asarray(value, dtype=source).astype(typecode).item()
+    return converted
 
 
 class _Compiler:
@@ -180,11 +223,11 @@ class _Compiler:
     def __init__(
         self,
         parsed: Parsed,
-        specs: dict[str, tuple[str, int, bool] | type],
-        target_specs: dict[str, tuple[str, int]],
-        casting: str,
-        kernels: dict[str, dict[tuple[str, ...], str]],
-        vm: Any,
+        specs: dict[str, ArgumentSpec],
+        target_specs: dict[str, ArraySpec],
+        casting: Casting,
+        kernels: Kernels,
+        vm: VirtualMachine,
     ) -> None:
         self.parsed = parsed
         self.specs = specs
@@ -192,16 +235,17 @@ class _Compiler:
         self.casting = casting
         self.kernels = kernels
         self.vm = vm
-        self.slot_keys: list[tuple] = []
-        self.slot_index: dict[tuple, int] = {}
+        self.slot_keys: list[SlotKey] = []
+        self.slot_index: dict[SlotKey, int] = {}
         self.slot_ndims: list[int] = []
         self.slot_names: list[str] = []
         self.stages: list[Stage] = []
-        self.reductions: dict[int, int] = {}
+        #: Reduction node -> (the slot of its result, the result's type code).
+        self.reductions: dict[int, tuple[int, str]] = {}
 
     # -- slots and stages -------------------------------------------------------------------
 
-    def slot(self, key: tuple, ndim: int, name: str) -> int:
+    def slot(self, key: SlotKey, ndim: int, name: str) -> int:
         found = self.slot_index.get(key)
         if found is None:
             found = self.slot_index[key] = len(self.slot_keys)
@@ -210,12 +254,10 @@ class _Compiler:
             self.slot_names.append(name)
         return found
 
-    def reduction_slot(self, index: int) -> tuple[int, str]:
+    def reduction_slot(self, index: int, name: str, arg: int, axis: int | None) -> tuple[int, str]:
         """The slot holding the result of reduction node `index`, compiling its stage once."""
-        _, name, arg, axis = self.parsed.nodes[index]
         if index in self.reductions:
-            slot = self.reductions[index]
-            return slot, self.stages[self.slot_keys[slot][1]].typecodes[-1]
+            return self.reductions[index]
         graph = _Graph()
         value = self.type_nodes(graph, [arg])[arg]
         if graph.typecode(value) == BYTES:
@@ -244,7 +286,7 @@ class _Compiler:
             )
         )
         slot = self.slot(("stage", len(self.stages) - 1), ndim - len(axes), f"{name}#{len(self.stages) - 1}")
-        self.reductions[index] = slot
+        self.reductions[index] = slot, typecode
         return slot, typecode
 
     # -- typing -----------------------------------------------------------------------------
@@ -267,17 +309,17 @@ class _Compiler:
         typed: dict[int, int | Weak] = {}
         for index in sorted(reachable):
             node = nodes[index]
-            kind = node[0]
-            if kind == "name":
+            if node[0] == "name":
                 typed[index] = self.variable(graph, node[1])
-            elif kind == "const":
+            elif node[0] == "const":
                 typed[index] = Weak(type(node[1]), node[1])
-            elif kind == "op":
+            elif node[0] == "op":
                 typed[index] = self.apply(graph, node[1], [typed[arg] for arg in node[2]])
-            elif kind == "bound":
+            elif node[0] == "bound":
                 typed[index] = self.assigned(graph, node[1], typed[node[2]])
             else:
-                slot, typecode = self.reduction_slot(index)
+                _, name, arg, axis = node
+                slot, typecode = self.reduction_slot(index, name, arg, axis)
                 graph.shape_slots[slot] = None
                 typed[index] = graph.add(("in", typecode, slot))
         return typed
@@ -326,7 +368,7 @@ class _Compiler:
             return graph.add(("const", typecode, _convert_constant(node[2], node[1], typecode)))
         return graph.add(("op", typecode, "cast", (value,)))
 
-    def resolve(self, op: str, specs: list[str | type], vm_kernel: bool = True) -> tuple[tuple[str, ...], str]:
+    def resolve(self, op: str, specs: Sequence[LoopSpec], vm_kernel: bool = True) -> tuple[tuple[str, ...], str]:
         """The loop (input type codes, output type code) of `op`, checked against the VM's kernels."""
         try:
             if op in _LOGICAL:
@@ -336,9 +378,12 @@ class _Compiler:
                 common = np.result_type(*samples).str[1:]
                 loop = ("b1", common, common, common)
             elif op in ("real", "imag"):
-                loop = (specs[0], _COMPLEX_PARTS[specs[0]])  # type: ignore[index]
+                source = specs[0]
+                if not isinstance(source, str):  # as for any type without a complex part
+                    raise KeyError(source)
+                loop = (source, _COMPLEX_PARTS[source])
             else:
-                ufunc = getattr(np, {"complex": "arctan2", "erf": "sin", "erfc": "sin"}.get(op, op))
+                ufunc: np.ufunc = getattr(np, {"complex": "arctan2", "erf": "sin", "erfc": "sin"}.get(op, op))
                 arguments = [np.dtype(s) if isinstance(s, str) else s for s in specs]
                 loop = tuple(d.str[1:] for d in ufunc.resolve_dtypes((*arguments, None)))
         except (TypeError, KeyError) as error:
@@ -352,20 +397,25 @@ class _Compiler:
             raise TypeError(f"{op} is not supported for {names} inputs")
         return inputs, output
 
-    def string_stage(self, graph: _Graph, op: str, args: list[int | Weak]) -> int:
+    def string_stage(self, graph: _Graph, op: str, args: Sequence[int | Weak]) -> int:
         """`op` of byte strings: a stage of its own whose bool result (or copy) the graph reads."""
         if op not in _STRING_OPS and op != "copy":
             raise TypeError(f"{op} is not supported for byte strings (only comparisons and contains())")
         kinds = [graph.typecode(a) for a in args]
         if any(kind != BYTES for kind in kinds):
             raise TypeError(f"{op} of {' and '.join(map(_dtype_name, kinds))} is not supported")
-        operands, inputs, names = [], [], []
+        operands: list[bytes | None] = []
+        inputs: list[int] = []
+        names: list[str] = []
         for arg in args:
             if isinstance(arg, Weak):
+                assert isinstance(arg.value, bytes)  # byte strings are literals or arrays
                 operands.append(arg.value)
                 names.append(repr(arg.value))
             else:
-                slot = graph.nodes[arg][2]
+                node = graph.nodes[arg]
+                assert node[0] == "in"  # an array or a string stage's result
+                slot = node[2]
                 operands.append(None)
                 inputs.append(slot)
                 names.append(f"{self.slot_names[slot]}:{BYTES}")
@@ -381,42 +431,75 @@ class _Compiler:
         graph.shape_slots[slot] = None
         return graph.add(("in", typecode, slot))
 
-    def apply(self, graph: _Graph, op: str, args: list[int | Weak]) -> int | Weak:
-        """The typed node of `op(*args)`: folded, simplified or a new instruction."""
+    # -- operations -------------------------------------------------------------------------
+
+    @overload
+    def apply(self, graph: _Graph, op: str, args: list[int]) -> int: ...
+    @overload
+    def apply(self, graph: _Graph, op: str, args: list[int | Weak]) -> int | Weak: ...
+    def apply(self, graph: _Graph, op: str, args: Sequence[int | Weak]) -> int | Weak:
+        """The typed node of `op(*args)`: folded, simplified or a new instruction (a node, never
+        a weak scalar, when no argument is one)."""
         if op == "contains" or any(graph.typecode(a) == BYTES for a in args):
             return self.string_stage(graph, op, args)
         first = args[0]
-        if op == "round":  # NumPy's round: integers as they are, anything else rint (half to even)
-            if graph.typecode(first)[0] in "iu":
-                return first
-            op = "rint"
-        is_complex = graph.typecode(first)[0] == "c"
-        if op == "copy" or (op == "real" and not is_complex):
-            return first
-        if op == "conjugate" and not is_complex:  # the identity, in NumPy's loop type (bool -> int8)
-            return self.materialize(graph, first, self.resolve(op, [graph.typecode(first)], vm_kernel=False)[1])
-        if op == "imag" and not is_complex:
-            return self.constant_like(graph, first, 0)
-        if op == "positive":  # no instruction, but NumPy's type check (it rejects bool)
-            self.resolve(op, [graph.typecode(first)], vm_kernel=False)
-            return first
-        if op == "ones_like":
-            return self.constant_like(graph, first, 1)
+        shortcut = self._SHORTCUTS.get(op)
+        if shortcut is not None:
+            result = shortcut(self, graph, first)
+            if result is not None:
+                return result
         if op == "power" and graph.is_constant(args[1]) and not graph.is_constant(first):
             reduced = self.expand_power(graph, first, args[1])
             if reduced is not None:
                 return reduced
-        all_weak = all(isinstance(a, Weak) for a in args)
-        if all_weak and op in _PYTHON_OPERATORS and all(a.name is None for a in args):  # type: ignore[union-attr]
-            return _python_fold(op, [a.value for a in args])  # type: ignore[union-attr]
-        specs = [
-            a.pytype if isinstance(a, Weak) and not (all_weak or a.pytype is bool) else graph.typecode(a) for a in args
-        ]
-        if op in _COMPARISONS and int in specs and all(np.dtype(s).kind in "biu" for s in specs if s is not int):
-            # An int variable compared with integers: in int64 (exact for any value, as NumPy
-            # compares out-of-range Python ints) rather than the other operand's type.
-            specs = ["i8" if s is int else s for s in specs]
-        inputs, output = self.resolve(op, specs)
+        return self.operation(graph, op, args)
+
+    # Unary operations that need no instruction of their own for some types: `value` itself, a
+    # constant or a cast; None where the operation computes after all.
+
+    def round_of(self, graph: _Graph, value: int | Weak) -> int | Weak | None:
+        # NumPy's round: integers as they are, anything else rint (half to even).
+        return value if graph.typecode(value)[0] in "iu" else self.apply(graph, "rint", [value])
+
+    def copy_of(self, graph: _Graph, value: int | Weak) -> int | Weak | None:
+        return value
+
+    def real_of(self, graph: _Graph, value: int | Weak) -> int | Weak | None:
+        return None if _is_complex(graph, value) else value
+
+    def imag_of(self, graph: _Graph, value: int | Weak) -> int | Weak | None:
+        return None if _is_complex(graph, value) else self.constant_like(graph, value, 0)
+
+    def conjugate_of(self, graph: _Graph, value: int | Weak) -> int | Weak | None:
+        if _is_complex(graph, value):
+            return None
+        # The identity, in NumPy's loop type (bool -> int8).
+        return self.materialize(graph, value, self.resolve("conjugate", [graph.typecode(value)], vm_kernel=False)[1])
+
+    def positive_of(self, graph: _Graph, value: int | Weak) -> int | Weak | None:
+        self.resolve("positive", [graph.typecode(value)], vm_kernel=False)  # NumPy's type check (no bool)
+        return value
+
+    def ones_like_of(self, graph: _Graph, value: int | Weak) -> int | Weak | None:
+        return self.constant_like(graph, value, 1)
+
+    _SHORTCUTS: ClassVar[dict[str, Callable[[_Compiler, _Graph, int | Weak], int | Weak | None]]] = {
+        "round": round_of,
+        "copy": copy_of,
+        "real": real_of,
+        "imag": imag_of,
+        "conjugate": conjugate_of,
+        "positive": positive_of,
+        "ones_like": ones_like_of,
+    }
+
+    def operation(self, graph: _Graph, op: str, args: Sequence[int | Weak]) -> int | Weak:
+        """`op(*args)` in the loop NumPy picks: folded when every argument is constant, else an instruction."""
+        weak = [a for a in args if isinstance(a, Weak)]
+        all_weak = len(weak) == len(args)
+        if all_weak and op in _PYTHON_OPERATORS and all(a.name is None for a in weak):
+            return _python_fold(op, [a.value for a in weak])
+        inputs, output = self.resolve(op, self.loop_specs(graph, op, args, all_weak))
         if op in _COMPARISONS:
             outside = self.compare_outside_range(graph, op, args, inputs[0])
             if outside is not None:
@@ -429,10 +512,24 @@ class _Compiler:
         operands = tuple(self.materialize(graph, a, code) for a, code in zip(args, inputs))
         return graph.add(("op", output, op, operands))
 
-    def constant_in(self, graph: _Graph, value: int | Weak, typecode: str) -> Any:
+    def loop_specs(self, graph: _Graph, op: str, args: Sequence[int | Weak], all_weak: bool) -> list[LoopSpec]:
+        """What types `op(*args)`: type codes, and the Python type of a weak scalar beside a
+        typed operand (NEP 50), a bool as NumPy's bool."""
+        specs: list[LoopSpec] = [
+            a.pytype if isinstance(a, Weak) and not (all_weak or a.pytype is bool) else graph.typecode(a) for a in args
+        ]
+        if op in _COMPARISONS and int in specs and all(np.dtype(s).kind in "biu" for s in specs if s is not int):
+            # An int variable compared with integers: in int64 (exact for any value, as NumPy
+            # compares out-of-range Python ints) rather than the other operand's type.
+            specs = ["i8" if s is int else s for s in specs]
+        return specs
+
+    def constant_in(self, graph: _Graph, value: int | Weak, typecode: str) -> Scalar:
         if isinstance(value, Weak):
             return _weak_constant(value.value, typecode)
-        return _convert_constant(graph.constant(value), graph.typecode(value), typecode)
+        node = graph.nodes[value]
+        assert node[0] == "const"
+        return _convert_constant(node[2], node[1], typecode)
 
     def constant_like(self, graph: _Graph, value: int | Weak, number: int) -> int | Weak:
         if isinstance(value, Weak):
@@ -440,12 +537,12 @@ class _Compiler:
         typecode = graph.typecode(value)
         return graph.add(("const", typecode, _weak_constant(number, typecode)))
 
-    def compare_outside_range(self, graph: _Graph, op: str, args: list[int | Weak], loop: str) -> int | None:
+    def compare_outside_range(self, graph: _Graph, op: str, args: Sequence[int | Weak], loop: str) -> int | None:
         """`x OP v` for a Python int v outside x's integer range is constant (as in NumPy)."""
         if np.dtype(loop).kind not in "iu":
             return None
         for position, arg in enumerate(args):
-            if isinstance(arg, Weak) and arg.pytype is int and arg.value is not None:
+            if isinstance(arg, Weak) and arg.pytype is int and isinstance(arg.value, int):
                 info = np.iinfo(loop)
                 if info.min <= arg.value <= info.max:
                     return None
@@ -460,7 +557,7 @@ class _Compiler:
         inputs, output = self.resolve("power", specs)
         value = graph.constant(exponent)
         kind = np.dtype(output).kind
-        if isinstance(value, complex) or not math.isfinite(value):
+        if not isinstance(value, (int, float)) or not math.isfinite(value):  # (complex: no)
             return None
         if value == 0.5 and kind in "fc":
             return self.apply(graph, "sqrt", [self.materialize(graph, base, inputs[0])])
@@ -488,29 +585,26 @@ class _Compiler:
 
     # -- the whole program ------------------------------------------------------------------
 
-    def compile(self, out_spec: tuple[str, int] | None) -> Compiled:
+    def compile(self, out_spec: ArraySpec | None) -> Compiled:
         parsed = self.parsed
         last_target, last_value = parsed.statements[-1]
-        final_values: dict[str, int] = {}
-        for target, value in parsed.statements:
-            if target in self.target_specs:
-                final_values[target] = value
-        roots = [*final_values.values(), last_value]
-        result_is_target = last_target in self.target_specs
+        final_values = {t: value for t, value in parsed.statements if t is not None and t in self.target_specs}
+        last_spec = None if last_target is None else self.target_specs.get(last_target)
         graph = _Graph()
-        typed = self.type_nodes(graph, roots)
+        typed = self.type_nodes(graph, [*final_values.values(), last_value])
         outputs = [self.store(graph, typed[value], self.target_specs[t][0]) for t, value in final_values.items()]
         result_value = typed[last_value]
-        if graph.typecode(result_value) == BYTES and out_spec is None and not result_is_target:
+        if graph.typecode(result_value) == BYTES and out_spec is None and last_spec is None:
             result_value = self.string_stage(graph, "copy", [result_value])  # a new array of the strings
         node = graph.nodes[result_value] if not isinstance(result_value, Weak) else None
+        result: ResultKind
         if out_spec is None and not final_values and node is not None and node[0] == "in" and self.is_stage(node[2]):
             result, result_typecode = "slot", node[1]
         elif out_spec is not None:
             result, result_typecode = "out", out_spec[0]
             outputs.append(self.store(graph, result_value, result_typecode))
-        elif result_is_target:
-            result, result_typecode = "target", self.target_specs[last_target][0]  # type: ignore[index]
+        elif last_spec is not None:
+            result, result_typecode = "target", last_spec[0]
         else:
             result, result_typecode = "fresh", graph.typecode(result_value)
             outputs.append(self.materialize(graph, result_value, result_typecode))
@@ -520,16 +614,26 @@ class _Compiler:
             typecodes = tuple(graph.nodes[o][1] for o in outputs)
             stage = Stage(program, inputs, tuple(graph.shape_slots), None, typecodes, listing, _constants(registers))
             self.stages.append(stage)
-        # At run time the call's arguments fill the first slots, then each stage appends its result.
-        names = list(parsed.names)
-        arguments = [slot for slot, key in enumerate(self.slot_keys) if key[0] == "arg"]
+        bindings, stages = self.link()
+        targets = tuple(parsed.targets.index(t) for t in final_values)
+        result_target = parsed.targets.index(last_target) if last_spec is not None else -1
+        direct = bindings == tuple((position, None) for position in range(len(parsed.names)))
+        simple = len(stages) == 1 and result in ("fresh", "out") and not targets
+        return Compiled(parsed, bindings, stages, targets, result, result_target, result_typecode, direct, simple)
+
+    def link(self) -> tuple[tuple[tuple[int, str | None], ...], tuple[Stage, ...]]:
+        """The bindings of the call's values to slots, and the stages renumbered for them.
+
+        At run time the call's arguments fill the first slots, then each stage appends its result.
+        """
+        names = list(self.parsed.names)
+        arguments = [(slot, key) for slot, key in enumerate(self.slot_keys) if key[0] == "arg"]
         results = sorted((key[1], slot) for slot, key in enumerate(self.slot_keys) if key[0] == "stage")
-        renumber = {old: new for new, old in enumerate(arguments + [slot for _, slot in results])}
+        renumber = {old: new for new, old in enumerate([slot for slot, _ in arguments] + [slot for _, slot in results])}
         bindings = []
-        for slot in arguments:
-            _, name, typecode = self.slot_keys[slot]
+        for _, (_, name, typecode) in arguments:
             spec = self.specs[name]
-            needs_conversion = isinstance(spec, type) or spec[2]  # type: ignore[index]
+            needs_conversion = isinstance(spec, type) or spec[2]
             bindings.append((names.index(name), typecode if needs_conversion else None))
         stages = tuple(
             stage._replace(
@@ -538,16 +642,14 @@ class _Compiler:
             )
             for stage in self.stages
         )
-        targets = tuple(parsed.targets.index(t) for t in final_values)
-        result_target = parsed.targets.index(last_target) if result_is_target else -1  # type: ignore[arg-type]
-        direct = bindings == [(position, None) for position in range(len(names))]
-        simple = len(stages) == 1 and result in ("fresh", "out") and not targets
-        return Compiled(
-            parsed, tuple(bindings), stages, targets, result, result_target, result_typecode, direct, simple
-        )
+        return tuple(bindings), stages
 
     def is_stage(self, slot: int) -> bool:
         return self.slot_keys[slot][0] == "stage"
+
+
+def _is_complex(graph: _Graph, value: int | Weak) -> bool:
+    return graph.typecode(value)[0] == "c"
 
 
 def _accumulator(name: str, typecode: str) -> str:
@@ -570,121 +672,164 @@ def _normalize_axis(axis: int, ndim: int) -> int:
     return axis % ndim
 
 
-def _python_fold(op: str, values: list) -> Weak:
+def _python_fold(op: str, values: list[Constant | None]) -> Weak:
     """`op` on Python literals, computed by Python, with integer sizes bounded."""
-    if op in ("power", "left_shift") and all(type(v) is int for v in values):
+    if op in ("power", "left_shift"):
         base, count = values
-        bits = count if op == "left_shift" else count * abs(base).bit_length() * (abs(base) > 1)
-        if bits > _MAX_CONSTANT_BITS:
-            raise OverflowError(f"integer constant too large in {base} {'**' if op == 'power' else '<<'} {count}")
+        if type(base) is int and type(count) is int:
+            bits = count if op == "left_shift" else count * abs(base).bit_length() * (abs(base) > 1)
+            if bits > _MAX_CONSTANT_BITS:
+                raise OverflowError(f"integer constant too large in {base} {'**' if op == 'power' else '<<'} {count}")
     result = _PYTHON_OPERATORS[op](*values)
     if type(result) is int and result.bit_length() > _MAX_CONSTANT_BITS:
         raise OverflowError("integer constant too large")
     return Weak(type(result), result)
 
 
-def _fold(op: str, inputs: tuple[str, ...], output: str, values: list) -> Any:
+def _fold(op: str, inputs: tuple[str, ...], output: str, values: list[Scalar]) -> Scalar:
     """Compute `op` on constants with NumPy, in the loop's dtypes."""
     arrays = [np.asarray(value, dtype=code) for value, code in zip(values, inputs)]
+    folder: Callable[..., ArrayLike] = _FOLDERS.get(op) or getattr(np, op)
     with np.errstate(all="ignore"):
-        result = (_FOLDERS.get(op) or getattr(np, op))(*arrays)
-    return np.asarray(result).astype(output).item()
+        result = folder(*arrays)
+    folded: Scalar = np.asarray(result).astype(output).item()
+    return folded
 
 
 def _codegen(
     graph: _Graph, outputs: list[int], slot_names: list[str], reduction: bool
-) -> tuple[list[tuple], list[tuple], tuple[int, ...], tuple[tuple[str, ...], ...]]:
+) -> tuple[list[Register], list[Instruction], tuple[int, ...], Listing]:
     """Registers and instructions computing `outputs`; temporaries reused by liveness."""
-    nodes = graph.nodes
+    order = _live_nodes(graph, outputs)
+    code = _Code(graph, slot_names)
+    inputs, output_registers = code.bind(order, outputs)
+    # A single element-wise output is written by its own instruction; a reduction reduces a temp.
+    fused = {}
+    if not reduction and len(outputs) == 1 and graph.nodes[outputs[0]][0] == "op":
+        fused[outputs[0]] = output_registers[0]
+    code.compute(order, set(outputs), fused)
+    if not reduction and not fused:
+        code.copy_outputs(outputs, output_registers)
+    return code.registers, code.instructions, tuple(inputs), code.listing()
+
+
+def _live_nodes(graph: _Graph, outputs: list[int]) -> list[int]:
+    """The nodes `outputs` depend on, in order (a node's arguments come before it)."""
     live: set[int] = set()
     stack = list(outputs)
     while stack:
         index = stack.pop()
         if index not in live:
             live.add(index)
-            if nodes[index][0] == "op":
-                stack.extend(nodes[index][3])
-    order = sorted(live)
-    registers: list[tuple] = []
-    names: list[str] = []
-    register_of: dict[int, int] = {}
-    inputs = []
+            node = graph.nodes[index]
+            if node[0] == "op":
+                stack.extend(node[3])
+    return sorted(live)
 
-    def new_register(kind: str, typecode: str, value: Any, name: str) -> int:
+
+class _Code:
+    """The registers and instructions of one program as they are generated from a graph."""
+
+    def __init__(self, graph: _Graph, slot_names: list[str]) -> None:
+        self.nodes = graph.nodes
+        self.slot_names = slot_names
+        self.registers: list[Register] = []
+        self.names: list[str] = []  # per register, "name:typecode" for the listing
+        self.temps = 0
+        self.register_of: dict[int, int] = {}  # node -> the register holding its value
+        self.instructions: list[Instruction] = []
+
+    def new_register(self, kind: RegisterKind, typecode: str, value: Scalar | None = None, name: str = "") -> int:
         if kind == "temp":  # temporaries are numbered on their own: t0, t1, ...
-            name = f"t{sum(register[0] == 'temp' for register in registers)}"
-        registers.append((kind, typecode, value))
-        names.append(f"{name}:{typecode}")
-        return len(registers) - 1
+            name = f"t{self.temps}"
+            self.temps += 1
+        self.registers.append((kind, typecode, value))
+        self.names.append(f"{name}:{typecode}")
+        return len(self.registers) - 1
 
-    for index in order:
-        if nodes[index][0] == "in":
-            slot = nodes[index][2]
-            register_of[index] = new_register("in", nodes[index][1], None, slot_names[slot])
-            inputs.append(slot)
-    output_registers = [new_register("out", nodes[o][1], None, f"out{k}") for k, o in enumerate(outputs)]
-    for index in order:
-        if nodes[index][0] == "const":
-            register_of[index] = new_register("const", nodes[index][1], nodes[index][2], repr(nodes[index][2]))
-    last_use: dict[int, int] = {}
-    for position, index in enumerate(order):
-        if nodes[index][0] == "op":
-            for arg in nodes[index][3]:
-                last_use[arg] = position
-    # A single element-wise output is written by its own instruction; a reduction reduces a temp.
-    fused = {}
-    if not reduction and len(outputs) == 1 and nodes[outputs[0]][0] == "op":
-        fused[outputs[0]] = output_registers[0]
-    kept = set(outputs)
-    free: dict[str, list[int]] = defaultdict(list)
-    temps: set[int] = set()
-    instructions: list[tuple] = []
-    for position, index in enumerate(order):
-        node = nodes[index]
-        if node[0] != "op":
-            continue
-        dest = fused.get(index)
-        if dest is None:
-            dest = free[node[1]].pop() if free[node[1]] else new_register("temp", node[1], None, "")
-            temps.add(dest)
-        instructions.append((node[2], dest, tuple(register_of[arg] for arg in node[3])))
-        register_of[index] = dest
-        for arg in set(node[3]):
-            if last_use[arg] == position and arg not in kept and register_of[arg] in temps:
-                free[nodes[arg][1]].append(register_of[arg])
-    if not reduction and not fused:
-        # Outputs may alias inputs: read every input before writing any output.
+    def bind(self, order: list[int], outputs: list[int]) -> tuple[list[int], list[int]]:
+        """Registers for the inputs, the outputs and the constants, in that order (the VM binds
+        inputs and outputs by position); returns (the inputs' slots, the output registers)."""
+        inputs = []
+        for index in order:
+            node = self.nodes[index]
+            if node[0] == "in":
+                self.register_of[index] = self.new_register("in", node[1], name=self.slot_names[node[2]])
+                inputs.append(node[2])
+        output_registers = [self.new_register("out", self.nodes[o][1], name=f"out{k}") for k, o in enumerate(outputs)]
+        for index in order:
+            node = self.nodes[index]
+            if node[0] == "const":
+                self.register_of[index] = self.new_register("const", node[1], node[2], repr(node[2]))
+        return inputs, output_registers
+
+    def compute(self, order: list[int], kept: set[int], fused: dict[int, int]) -> None:
+        """An instruction per operation node, writing its `fused` output register or a temp;
+        a temp is reused once its last reader has run, unless it holds a `kept` node."""
+        last_use = _last_uses(self.nodes, order)
+        free: dict[str, list[int]] = defaultdict(list)
+        temps: set[int] = set()
+        for position, index in enumerate(order):
+            node = self.nodes[index]
+            if node[0] != "op":
+                continue
+            dest = fused.get(index)
+            if dest is None:
+                dest = free[node[1]].pop() if free[node[1]] else self.new_register("temp", node[1])
+                temps.add(dest)
+            self.instructions.append((node[2], dest, tuple(self.register_of[arg] for arg in node[3])))
+            self.register_of[index] = dest
+            for arg in set(node[3]):
+                if last_use[arg] == position and arg not in kept and self.register_of[arg] in temps:
+                    free[self.nodes[arg][1]].append(self.register_of[arg])
+
+    def copy_outputs(self, outputs: list[int], output_registers: list[int]) -> None:
+        """Copies into the output registers; outputs may alias inputs, so every input is read
+        (an input output copied to a temp) before any output is written."""
         sources = []
         for index in outputs:
-            source = register_of[index]
-            if nodes[index][0] == "in" and len(outputs) > 1:
-                copy = new_register("temp", nodes[index][1], None, "")
-                instructions.append(("copy", copy, (source,)))
+            source = self.register_of[index]
+            if self.nodes[index][0] == "in" and len(outputs) > 1:
+                copy = self.new_register("temp", self.nodes[index][1])
+                self.instructions.append(("copy", copy, (source,)))
                 source = copy
             sources.append(source)
         for source, dest in zip(sources, output_registers):
-            instructions.append(("copy", dest, (source,)))
-    listing = tuple((op, names[dest], *(names[s] for s in sources)) for op, dest, sources in instructions)
-    return registers, instructions, tuple(inputs), listing
+            self.instructions.append(("copy", dest, (source,)))
+
+    def listing(self) -> Listing:
+        names = self.names
+        return tuple((op, names[dest], *(names[s] for s in sources)) for op, dest, sources in self.instructions)
 
 
-def _constants(registers: list[tuple]) -> tuple:
-    return tuple(value for kind, _, value in registers if kind == "const")
+def _last_uses(nodes: list[TypedNode], order: list[int]) -> dict[int, int]:
+    """Node -> the position in `order` of the last operation reading it."""
+    last_use: dict[int, int] = {}
+    for position, index in enumerate(order):
+        node = nodes[index]
+        if node[0] == "op":
+            for arg in node[3]:
+                last_use[arg] = position
+    return last_use
 
 
-def kernel_table(vm: Any) -> dict[str, dict[tuple[str, ...], str]]:
+def _constants(registers: list[Register]) -> tuple[Scalar, ...]:
+    return tuple(value for kind, _, value in registers if kind == "const" and value is not None)
+
+
+def kernel_table(vm: VirtualMachine) -> Kernels:
     """The VM's kernels as op -> {input type codes: output type code}."""
     return {op: {tuple(ins): out for ins, out in signatures} for op, signatures in vm.kernel_signatures().items()}
 
 
 def compile_program(
     parsed: Parsed,
-    specs: dict[str, tuple[str, int, bool] | type],
-    target_specs: dict[str, tuple[str, int]],
-    out_spec: tuple[str, int] | None,
-    casting: str,
-    kernels: dict[str, dict[tuple[str, ...], str]],
-    vm: Any,
+    specs: dict[str, ArgumentSpec],
+    target_specs: dict[str, ArraySpec],
+    out_spec: ArraySpec | None,
+    casting: Casting,
+    kernels: Kernels,
+    vm: VirtualMachine,
 ) -> Compiled:
     """Compile `parsed` for arguments described by `specs`.
 
@@ -693,5 +838,5 @@ def compile_program(
     ``target_specs[name]`` is ``(typecode, ndim)`` for each assigned name that is an
     existing array; ``out_spec`` is that of ``out=``.
     """
-    compiler = _Compiler(parsed, specs, target_specs, casting, kernels, vm)  # type: ignore[arg-type]
+    compiler = _Compiler(parsed, specs, target_specs, casting, kernels, vm)
     return compiler.compile(out_spec)

@@ -24,13 +24,15 @@ the destination of its last instruction, a temp of the output's type code, over 
 of the iteration shape into its single output.
 """
 
-from collections.abc import Sequence
-from typing import TypeAlias
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-Register: TypeAlias = tuple[str, str, bool | int | float | complex | None]
-Instruction: TypeAlias = tuple[str, int, tuple[int, ...]]
+RegisterKind: TypeAlias = Literal["in", "out", "const", "temp"]
+Register: TypeAlias = tuple[RegisterKind, str, bool | int | float | complex | None]
+Instruction: TypeAlias = tuple[str, int, Sequence[int]]
 
 def kernel_signatures() -> dict[str, list[tuple[tuple[str, ...], str]]]:
     """Every kernel: op name -> list of (input type codes, output type code)."""
@@ -45,8 +47,8 @@ class Program:
         """Check and link a program; TypeError for a missing kernel, ValueError when malformed."""
     def run(
         self,
-        inputs: Sequence[np.ndarray],
-        outputs: Sequence[np.ndarray],
+        inputs: Sequence[NDArray[Any]],
+        outputs: Sequence[NDArray[Any]],
         shape: Sequence[int] | None = None,
         nthreads: int = 0,
     ) -> None:
@@ -60,14 +62,17 @@ class Program:
         setting; small work runs on the calling thread. Releases the GIL.
         """
     def evaluate(
-        self, inputs: Sequence[np.ndarray], shape_arrays: Sequence[np.ndarray], order: str = "K"
-    ) -> np.ndarray:
+        self,
+        inputs: Sequence[NDArray[Any]],
+        shape_arrays: Sequence[NDArray[Any]],
+        order: Literal["C", "F", "A", "K"] = "K",
+    ) -> NDArray[Any]:
         """Run an element-wise, single-output program into a new array.
 
         The result's shape is the broadcast of `shape_arrays`' shapes; its memory order is
         `order` ('C', 'F', or for 'K'/'A' Fortran when every full-rank input is).
         """
-    def reduce(self, inputs: Sequence[np.ndarray], shape_arrays: Sequence[np.ndarray]) -> np.ndarray:
+    def reduce(self, inputs: Sequence[NDArray[Any]], shape_arrays: Sequence[NDArray[Any]]) -> NDArray[Any]:
         """Run a reduction program into a new array without the reduced axes.
 
         The iteration shape is the broadcast of `shape_arrays`' shapes; min and max over an
@@ -77,7 +82,7 @@ class Program:
     def weight(self) -> int:
         """Estimated cost per element (for choosing the thread count)."""
 
-def compare_strings(op: str, a: np.ndarray, b: np.ndarray, nthreads: int = 0) -> np.ndarray:
+def compare_strings(op: str, a: NDArray[np.bytes_], b: NDArray[np.bytes_], nthreads: int = 0) -> NDArray[np.bool_]:
     """``a OP b`` of two byte-string ('S') arrays of the same shape (any widths and strides)
     into a new bool array, on the pool without the GIL.
 
@@ -123,6 +128,7 @@ class Dispatcher:
         program: Program,
         inputs: Sequence[tuple[int, str | None]],
         shape_arguments: Sequence[int],
+        /,
     ) -> bool:
         """Calls whose arguments have the signature of `arguments` will run `program`
         (`Program.evaluate`, order 'K', or `Program.reduce`) on its inputs, each ``(position,
@@ -134,10 +140,13 @@ class Dispatcher:
         arguments or beyond 64 signatures. ValueError for positions out of range or a Python
         scalar input without a type code.
         """
-    def run_scope(self, local_scope: dict, global_scope: dict, out: np.ndarray | None = None) -> np.ndarray | None:
+    def run_scope(
+        self, local_scope: Mapping[str, object], global_scope: Mapping[str, object], out: NDArray[Any] | None = None, /
+    ) -> NDArray[Any] | None:
         """The result for `names` looked up in `local_scope`, then `global_scope`, written into
         `out` when given; None when their signature is not remembered, a name is in neither, a
-        scope is neither a dict nor (Python >= 3.13) a function frame's f_locals, or `out` is not a writable array of the result's dtype and shape."""
+        scope is neither a dict nor (Python >= 3.13) a function frame's f_locals, or `out` is
+        not a writable array of the result's dtype and shape."""
     def num_routes(self) -> int:
         """How many signatures are remembered."""
-    def __call__(self, *args: np.ndarray, out: np.ndarray | None = None, **kwargs: object) -> np.ndarray: ...
+    def __call__(self, *args: ArrayLike, out: NDArray[Any] | None = None, **kwargs: object) -> NDArray[Any]: ...

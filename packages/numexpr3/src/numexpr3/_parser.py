@@ -21,8 +21,22 @@ from __future__ import annotations
 import ast
 import difflib
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
 __all__ = ["ELEMENTWISE_FUNCTIONS", "REDUCTIONS", "ExpressionError", "Parsed", "parse"]
+
+#: A Python scalar the VM computes with.
+Scalar: TypeAlias = bool | int | float | complex
+#: A literal of an expression: a number or a byte string.
+Constant: TypeAlias = Scalar | bytes
+#: The nodes of `Parsed.nodes` (see the module's docstring).
+Node: TypeAlias = (
+    tuple[Literal["name"], str]
+    | tuple[Literal["const"], Constant]
+    | tuple[Literal["op"], str, tuple[int, ...]]
+    | tuple[Literal["reduce"], str, int, int | None]
+    | tuple[Literal["bound"], str, int]
+)
 
 _UNARY_UFUNCS = [
     "sqrt",
@@ -196,7 +210,7 @@ class Parsed:
 
     source: str
     #: Hash-consed untyped nodes; a node's arguments always have smaller indices.
-    nodes: tuple[tuple, ...]
+    nodes: tuple[Node, ...]
     #: ``(target or None, node index)`` per statement, in order.
     statements: tuple[tuple[str | None, int], ...]
     #: Variables read before any assignment to them, in order of first use.
@@ -243,12 +257,12 @@ class _Builder:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.nodes: list[tuple] = []
-        self.index: dict[tuple, int] = {}
+        self.nodes: list[Node] = []
+        self.index: dict[Node | tuple[str, type[object], str], int] = {}
         self.names: dict[str, None] = {}
         self.bound: dict[str, int] = {}
 
-    def intern(self, node: tuple) -> int:
+    def intern(self, node: Node) -> int:
         # -0.0 == 0.0 and 1 == True == 1.0, so constants are keyed by type and repr.
         key = ("const", type(node[1]), repr(node[1])) if node[0] == "const" else node
         found = self.index.get(key)
@@ -259,6 +273,8 @@ class _Builder:
 
     def error(self, node: ast.AST, message: str) -> ExpressionError:
         return _node_error(self.source, node, message)
+
+    # -- checking: the operands of an allowed node --------------------------------------------
 
     def children(self, node: ast.AST) -> list[ast.AST]:
         """The operand nodes of an allowed node; raises for anything not allowed."""
@@ -271,34 +287,40 @@ class _Builder:
         if isinstance(node, ast.UnaryOp):
             return [node.operand]
         if isinstance(node, ast.Compare):
-            for op in node.ops:
-                if type(op) not in _COMPARISONS:
-                    word = {ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}[type(op)]
-                    raise self.error(node, f"'{word}' is not supported (compare values with == or !=)")
+            self.check_comparisons(node)
             return [node.left, *node.comparators]
         if isinstance(node, ast.BoolOp):
             return list(node.values)
         if isinstance(node, ast.Attribute):
-            if node.attr not in ("real", "imag"):
-                # Point at the attribute name (it ends the node), not at the expression before it.
-                raise _error(
-                    self.source,
-                    node.end_lineno or node.lineno,
-                    (node.end_col_offset or 0) - len(node.attr.encode()),
-                    f"attribute access '.{node.attr}' is not allowed (only .real and .imag)",
-                )
+            self.check_attribute(node)
             return [node.value]
         if isinstance(node, ast.Call):
             return self.call_operands(node)
         what = _DESCRIPTIONS.get(type(node), type(node).__name__)
         raise self.error(node, f"{what} not allowed in an expression")
 
+    def check_comparisons(self, node: ast.Compare) -> None:
+        for op in node.ops:
+            if type(op) not in _COMPARISONS:
+                word = {ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}[type(op)]
+                raise self.error(node, f"'{word}' is not supported (compare values with == or !=)")
+
+    def check_attribute(self, node: ast.Attribute) -> None:
+        if node.attr not in ("real", "imag"):
+            # Point at the attribute name (it ends the node), not at the expression before it.
+            raise _error(
+                self.source,
+                node.end_lineno or node.lineno,
+                (node.end_col_offset or 0) - len(node.attr.encode()),
+                f"attribute access '.{node.attr}' is not allowed (only .real and .imag)",
+            )
+
     def call_operands(self, node: ast.Call) -> list[ast.AST]:
         if not isinstance(node.func, ast.Name):
             raise self.error(node, "only calls of functions by name are allowed")
         name = node.func.id
         if name in REDUCTIONS:
-            self.reduction_axis(node)  # validates the arguments
+            self.reduction_axis(node, name)  # validates the arguments
             return [node.args[0]]
         op = _ALIASES.get(name, name)
         arity = ELEMENTWISE_FUNCTIONS.get(op)
@@ -316,9 +338,8 @@ class _Builder:
             raise self.error(node, f"{name}() takes {arity} argument{'s' * (arity > 1)}, got {len(node.args)}")
         return list(node.args)
 
-    def reduction_axis(self, node: ast.Call) -> int | None:
-        """The axis of a reduction call, `sum(x)`, `sum(x, 1)` or `sum(x, axis=-1)`."""
-        name = node.func.id  # type: ignore[attr-defined]
+    def reduction_axis(self, node: ast.Call, name: str) -> int | None:
+        """The axis of a reduction call `name(...)`: `sum(x)`, `sum(x, 1)` or `sum(x, axis=-1)`."""
         axes = list(node.args[1:])
         for keyword in node.keywords:
             if keyword.arg != "axis":
@@ -338,41 +359,59 @@ class _Builder:
             raise self.error(axis, f"the axis of {name}() must be an integer literal or None")
         return sign * axis.value
 
+    # -- building: the graph node of a checked node ------------------------------------------
+
     def combine(self, node: ast.AST, args: list[int]) -> int:
         """The graph node of an allowed AST node whose operands are already converted."""
         if isinstance(node, ast.Name):
-            _check_name(self.source, node, node.id)
-            if node.id in self.bound:
-                return self.intern(("bound", node.id, self.bound[node.id]))
-            self.names.setdefault(node.id)
-            return self.intern(("name", node.id))
+            return self.variable(node)
         if isinstance(node, ast.Constant):
-            value = node.value
-            if type(value) is str:  # a byte string, as in numexpr 2
-                if not value.isascii():
-                    raise self.error(node, "str constants must be ASCII (they are byte strings; or write b'...')")
-                value = value.encode("ascii")
-            if type(value) not in (bool, int, float, complex, bytes):
-                raise self.error(node, f"constants of type {type(value).__name__} are not supported")
-            return self.intern(("const", value))
+            return self.intern(("const", self.constant(node)))
         if isinstance(node, ast.BinOp):
             return self.intern(("op", _BINARY_OPERATORS[type(node.op)], tuple(args)))
         if isinstance(node, ast.UnaryOp):
             return self.intern(("op", _UNARY_OPERATORS[type(node.op)], tuple(args)))
         if isinstance(node, ast.Compare):
-            pairs = [
-                self.intern(("op", _COMPARISONS[type(op)], (left, right)))
-                for op, left, right in zip(node.ops, args, args[1:])
-            ]
-            return self.chain("logical_and", pairs)
+            return self.comparisons(node, args)
         if isinstance(node, ast.BoolOp):
             return self.chain(_BOOL_OPERATORS[type(node.op)], args)
         if isinstance(node, ast.Attribute):
             return self.intern(("op", node.attr, tuple(args)))
-        assert isinstance(node, ast.Call)
-        name = node.func.id  # type: ignore[attr-defined]
+        assert isinstance(node, ast.Call)  # children() allows nothing else
+        return self.call(node, args)
+
+    def variable(self, node: ast.Name) -> int:
+        """A name: the value assigned to it earlier in the program, or a variable."""
+        _check_name(self.source, node, node.id)
+        if node.id in self.bound:
+            return self.intern(("bound", node.id, self.bound[node.id]))
+        self.names.setdefault(node.id)
+        return self.intern(("name", node.id))
+
+    def constant(self, node: ast.Constant) -> Constant:
+        value = node.value
+        if type(value) is str:  # a byte string, as in numexpr 2
+            if not value.isascii():
+                raise self.error(node, "str constants must be ASCII (they are byte strings; or write b'...')")
+            value = value.encode("ascii")
+        # (`ast` makes constants of these exact types, never of subclasses.)
+        if not isinstance(value, (int, float, complex, bytes)):
+            raise self.error(node, f"constants of type {type(value).__name__} are not supported")
+        return value
+
+    def comparisons(self, node: ast.Compare, args: list[int]) -> int:
+        """A chain of comparisons, `a < b <= c`: the logical and of each pair."""
+        pairs = [
+            self.intern(("op", _COMPARISONS[type(op)], (left, right)))
+            for op, left, right in zip(node.ops, args, args[1:])
+        ]
+        return self.chain("logical_and", pairs)
+
+    def call(self, node: ast.Call, args: list[int]) -> int:
+        assert isinstance(node.func, ast.Name)  # call_operands() checked it
+        name = node.func.id
         if name in REDUCTIONS:
-            return self.intern(("reduce", name, args[0], self.reduction_axis(node)))
+            return self.intern(("reduce", name, args[0], self.reduction_axis(node, name)))
         return self.intern(("op", _ALIASES.get(name, name), tuple(args)))
 
     def chain(self, op: str, args: list[int]) -> int:

@@ -21,7 +21,7 @@ def _fsync(path: Path, *, directory: bool = False) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) -> None:
     """Call ``write(tmp)`` on a unique temporary name in ``path``'s directory (same suffix),
     then make it durable and rename it to ``path``; the temporary file goes on failure."""
     path = Path(path)
@@ -35,6 +35,6 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> None
     _fsync(path.parent, directory=True)
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically and durably."""
     write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

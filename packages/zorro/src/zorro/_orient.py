@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Literal, TypeVar, get_args
 
-ORIENTATIONS = ("rot0", "rot90", "rot180", "rot270", "rot0+flip", "rot90+flip", "rot180+flip", "rot270+flip")
+import numpy as np
+from numpy.typing import NDArray
+
+Orientation = Literal["rot0", "rot90", "rot180", "rot270", "rot0+flip", "rot90+flip", "rot180+flip", "rot270+flip"]
+ORIENTATIONS: tuple[Orientation, ...] = get_args(Orientation)
 """Names of the orientations: ``rotK`` turns the image K degrees counter-clockwise (as displayed
 with row 0 at the top, like :func:`numpy.rot90`); ``+flip`` then mirrors it left-right."""
 
@@ -16,14 +20,17 @@ def _parse(name: str) -> tuple[int, bool]:
     return int(rotation[3:]) // 90, bool(flip)
 
 
-def orient(image: np.ndarray, name: str) -> np.ndarray:
+_Scalar = TypeVar("_Scalar", bound=np.generic)
+
+
+def orient(image: NDArray[_Scalar], name: str) -> NDArray[_Scalar]:
     """``image`` turned into the orientation ``name``."""
     quarter_turns, flip = _parse(name)
     out = np.rot90(image, quarter_turns)
     return np.ascontiguousarray(out[:, ::-1] if flip else out)
 
 
-def unorient(image: np.ndarray, name: str) -> np.ndarray:
+def unorient(image: NDArray[_Scalar], name: str) -> NDArray[_Scalar]:
     """The inverse of :func:`orient`: ``unorient(orient(g, name), name) == g``."""
     quarter_turns, flip = _parse(name)
     return np.ascontiguousarray(np.rot90(image[:, ::-1] if flip else image, -quarter_turns))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.ndimage
+from numpy.typing import NDArray
 
 from . import _core
 
 
-def find_hot_pixels(total: np.ndarray, threshold: float = 8.0) -> dict[str, np.ndarray]:
+def find_hot_pixels(total: NDArray[np.number], threshold: float = 8.0) -> dict[str, NDArray[np.bool_]]:
     """Statistical outliers of the sum of all frames (after gain correction).
 
     A pixel is hot when it exceeds its neighbourhood's mean by ``threshold`` Poisson
@@ -32,7 +33,7 @@ def find_hot_pixels(total: np.ndarray, threshold: float = 8.0) -> dict[str, np.n
     return {"pixels": pixels, "rows": rows, "columns": columns}
 
 
-def _line_outliers(means: np.ndarray, threshold: float) -> np.ndarray:
+def _line_outliers(means: NDArray[np.floating], threshold: float) -> NDArray[np.bool_]:
     median = float(np.median(means))
     spread = 1.4826 * float(np.median(np.abs(means - median)))
     spread = max(spread, 1e-6 * max(abs(median), 1.0))
@@ -46,13 +47,15 @@ class FramePreparer:
     a page-faulting allocation each time): use it before the next call.
     """
 
-    def __init__(self, shape: tuple[int, int], gain: np.ndarray | None, bad: np.ndarray | None, threads: int) -> None:
+    def __init__(
+        self, shape: tuple[int, int], gain: NDArray[np.float32] | None, bad: NDArray[np.bool_] | None, threads: int
+    ) -> None:
         self.frame = np.empty(shape, np.float32)
         self.gain = gain
         self.bad = bad.astype(np.uint8) if bad is not None and bad.any() else None
         self.threads = threads
 
-    def __call__(self, raw: np.ndarray) -> np.ndarray:
+    def __call__(self, raw: NDArray[np.number]) -> NDArray[np.float32]:
         np.copyto(self.frame, raw, casting="unsafe")
         if self.gain is not None:
             self.frame *= self.gain

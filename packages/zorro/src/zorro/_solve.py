@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 @dataclass
 class Solution:
-    shifts: np.ndarray
+    shifts: NDArray[np.float64]
     """(frames, 2): frame 0 is (0, 0)."""
-    errors: np.ndarray
+    errors: NDArray[np.float64]
     """(frames, 2): standard error of each frame's shift relative to frame 0."""
-    weights: np.ndarray
+    weights: NDArray[np.float64]
     """(pairs,): final weight of each measurement (0 = rejected as an outlier)."""
-    residuals: np.ndarray
+    residuals: NDArray[np.float64]
     """(pairs, 2): measured minus fitted relative shift."""
     sigma: float
     """Robust scale of the weight-normalised residuals."""
@@ -23,10 +25,10 @@ class Solution:
 
 def solve(
     frames: int,
-    first: np.ndarray,
-    second: np.ndarray,
-    relative: np.ndarray,
-    weights: np.ndarray,
+    first: NDArray[np.integer],
+    second: NDArray[np.integer],
+    relative: NDArray[np.float64],
+    weights: NDArray[np.floating],
     *,
     outlier_threshold: float = 4.0,
     smoothness: float = 1e-6,
@@ -56,9 +58,10 @@ def solve(
     if frames == 2:  # a single unknown needs a floor when its only measurement is rejected
         prior = prior + 1e-9 * np.eye(1)
 
-    def fit(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def fit(w: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         normal = design.T @ (w[:, None] * design) + prior
-        x = np.linalg.solve(normal, design.T @ (w[:, None] * relative))
+        # float64 in, float64 out (NumPy's stubs only promise some floating type)
+        x = cast("NDArray[np.float64]", np.linalg.solve(normal, design.T @ (w[:, None] * relative)))
         return x, normal
 
     robust = np.ones(pairs)
@@ -89,7 +92,7 @@ def solve(
     )
 
 
-def _robust_scale(values: np.ndarray) -> float:
+def _robust_scale(values: NDArray[np.float64]) -> float:
     """Standard deviation of 2-D residual lengths from their median (Rayleigh: median = 1.1774 sigma)."""
     if values.size == 0:
         return 1.0

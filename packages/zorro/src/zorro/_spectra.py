@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.fft
+from numpy.typing import NDArray
 
 # Grant & Grigorieff (2015) critical exposure at 300 kV: N_c(q) = A q^B + C e⁻/Å², q in 1/Å.
 CRITICAL_EXPOSURE = (0.245, -1.665, 2.81)
@@ -15,14 +16,14 @@ def voltage_factor(voltage: float) -> float:
     return max(0.5, 0.8 + 0.2 * (voltage - 200.0) / 100.0)
 
 
-def critical_exposure(q: np.ndarray, voltage: float = 300.0) -> np.ndarray:
+def critical_exposure(q: NDArray[np.floating], voltage: float = 300.0) -> NDArray[np.floating]:
     """Critical exposure (e⁻/Å²) at spatial frequency q (1/Å); infinite at q = 0."""
     a, b, c = CRITICAL_EXPOSURE
     with np.errstate(divide="ignore"):
-        return (a * np.power(q, b) + c) * voltage_factor(voltage)
+        return (a * q**b + c) * voltage_factor(voltage)
 
 
-def inverse_twice_critical(shape: tuple[int, int], pixel_size: float, voltage: float) -> np.ndarray:
+def inverse_twice_critical(shape: tuple[int, int], pixel_size: float, voltage: float) -> NDArray[np.float32]:
     """g = 1 / (2 N_c(q)) on an rfft2 grid of a real image of ``shape``: a frame after total
     exposure D is weighted by exp(-D g)."""
     qy = scipy.fft.fftfreq(shape[0], d=pixel_size).astype(np.float32)[:, None]
@@ -31,7 +32,9 @@ def inverse_twice_critical(shape: tuple[int, int], pixel_size: float, voltage: f
     return (0.5 / critical_exposure(q, voltage)).astype(np.float32)
 
 
-def dose_normalisation(g: np.ndarray, frames: int, first_exposure: float, per_frame: float) -> np.ndarray:
+def dose_normalisation(
+    g: NDArray[np.floating], frames: int, first_exposure: float, per_frame: float
+) -> NDArray[np.float32]:
     """sqrt(frames / Σ_k w_k²) with w_k = exp(-(first_exposure + k per_frame) g), k < frames:
     scales the dose-weighted sum to the plain sum's noise power. The sum is a geometric
     series, evaluated in float64 with expm1 so that it stays exact where g is tiny."""
@@ -39,11 +42,11 @@ def dose_normalisation(g: np.ndarray, frames: int, first_exposure: float, per_fr
     a = -2.0 * per_frame * g
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(a < 0, np.expm1(frames * a) / np.expm1(a), float(frames))
-    squares = np.exp(-2.0 * first_exposure * g) * ratio
+    squares: NDArray[np.float64] = np.exp(-2.0 * first_exposure * g) * ratio
     return np.sqrt(frames / squares).astype(np.float32)
 
 
-def cosine_ramp(n: int, width: int) -> np.ndarray:
+def cosine_ramp(n: int, width: int) -> NDArray[np.float32]:
     """n values that are 1 inside and fall to 0 at both ends with a cosine over ``width``."""
     w = np.ones(n, np.float32)
     m = min(width, n // 2)
@@ -52,12 +55,14 @@ def cosine_ramp(n: int, width: int) -> np.ndarray:
     return w
 
 
-def edge_taper(shape: tuple[int, int], width: int) -> np.ndarray:
+def edge_taper(shape: tuple[int, int], width: int) -> NDArray[np.float32]:
     """A window that is 1 inside and falls to 0 at the edges with a cosine over ``width`` pixels."""
     return cosine_ramp(shape[0], width)[:, None] * cosine_ramp(shape[1], width)[None, :]
 
 
-def frc(a: np.ndarray, b: np.ndarray, shells: int | None = None, workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def frc(
+    a: NDArray[np.floating], b: NDArray[np.floating], shells: int | None = None, workers: int = 1
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Fourier ring correlation of two images: (shell centres in cycles/pixel, FRC).
 
     The images' means are removed and their edges tapered (so the border does not

@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import glob
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
@@ -16,6 +18,9 @@ from ._orient import ORIENTATIONS
 from .engine import Parameters
 from .outputs import SUM_FORMATS
 from .simulate import DRIFT_MODELS
+
+if TYPE_CHECKING:
+    from .session.work import AlignParams
 
 _DEFAULTS = Parameters()
 # The numeric alignment settings offered as options --band, --corr-size, ...: (field, help).
@@ -89,7 +94,7 @@ def _add_align_options(parser: argparse.ArgumentParser, orientation_default: str
     )
 
 
-def _params(args: argparse.Namespace, threads: int | None) -> dict:
+def _params(args: argparse.Namespace, threads: int | None) -> AlignParams:
     return {
         "pixel_size": args.pixel_size,
         "voltage": args.voltage,
@@ -106,7 +111,15 @@ def _params(args: argparse.Namespace, threads: int | None) -> dict:
     }
 
 
-def _process_one(movie: str, args: argparse.Namespace, threads: int | None) -> tuple[str, dict]:
+class _Done(TypedDict):
+    """What aligning one movie made: its outputs, the time it took, its largest shift (px)."""
+
+    paths: dict[str, str]
+    seconds: float
+    max_shift: float
+
+
+def _process_one(movie: str, args: argparse.Namespace, threads: int | None) -> tuple[str, _Done]:
     from .pipeline import process
 
     result, paths = process(
@@ -242,7 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--voltage", type=float, default=300.0, help="kV (default: %(default)s)")
     sim.add_argument("--drift", choices=DRIFT_MODELS, default="linear", help="drift model (default: %(default)s)")
     sim.add_argument(
-        "--amplitude", type=float, help="px/frame for linear and random-walk, total px for decaying (default: 1, 1, 20)"
+        "--amplitude",
+        type=float,
+        help="px/frame for linear and random-walk, total px for decaying and jittery (default: 1, 1, 20)",
     )
     sim.add_argument("--tau", type=float, default=3.0, help="decay in frames of 'decaying' (default: %(default)s)")
     sim.add_argument("--jitter", type=float, default=0.3, help="random-walk step SD in px (default: %(default)s)")
@@ -274,8 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``zorro`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run  # each command's set_defaults(run=...)
     try:
-        return args.run(args)
+        return run(args)
     except (ZorroError, OSError, ValueError) as exc:
         print(f"zorro: error: {exc}", file=sys.stderr)
         return 2

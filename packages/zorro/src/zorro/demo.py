@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
@@ -11,7 +12,18 @@ from .pipeline import process
 from .simulate import rms_error, simulate, write
 
 
-def run(out_dir: str | os.PathLike, *, frames: int = 24, size: int = 1024, dose: float = 1.0, seed: int = 0) -> dict:
+class Summary(TypedDict):
+    """What :func:`run` returns."""
+
+    paths: dict[str, str]
+    rms_error_px: float
+    max_drift_px: float
+    seconds: float
+
+
+def run(
+    out_dir: str | os.PathLike[str], *, frames: int = 24, size: int = 1024, dose: float = 1.0, seed: int = 0
+) -> Summary:
     """Simulate a movie with beam-induced ("decaying") drift, a gain reference and hot pixels,
     write it as ``<out_dir>/demo_movie.mrcz``, align it and write the outputs.
 

@@ -35,7 +35,7 @@ def find_gain_orientation(
         total = frame_sum if total is None else total + frame_sum
     assert total is not None  # there was at least one movie
     reference = read_gain(gain) if isinstance(gain, (str, os.PathLike)) else np.asarray(gain, np.float32)
-    scores = {}
+    scores: dict[str, float] = {}
     for name in ORIENTATIONS:
         oriented = orient(reference, name)
         if oriented.shape != total.shape:

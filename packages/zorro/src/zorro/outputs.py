@@ -7,6 +7,7 @@ which does the same), so a failure never leaves a damaged output.
 from __future__ import annotations
 
 import json
+import os
 import platform
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from .engine import Result
 SUM_FORMATS = ("mrcz", "mrc")
 
 
-def movie_stem(path: str | Path) -> str:
+def movie_stem(path: str | os.PathLike[str]) -> str:
     """The name outputs are called after: the movie's file name without its suffix(es)."""
     name = Path(path).name
     for suffix in (".mrcz", ".mrczs", ".mrcs", ".mrc", ".tiff", ".tif", ".st"):
@@ -62,7 +63,7 @@ def star_text(result: Result) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def summary(result: Result) -> dict:
+def summary(result: Result) -> dict[str, object]:
     """The JSON record: trajectory, errors, pairs, every parameter, timings and versions."""
     import zorro
 

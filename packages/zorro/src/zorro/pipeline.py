@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 import mrcz
 
@@ -18,9 +19,9 @@ class AlignedMovie:
     MRCZ (zstd) when the name ends in .mrcz; :meth:`close` finishes the file, :meth:`abort`
     removes the partial one."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._writer = None
+        self._writer: mrcz.MrcWriter | None = None
 
     def start(self, shape: tuple[int, int], pixel_size: float | None, voltage: float) -> None:
         """Open the file for frames of ``shape`` with the movie's calibration."""
@@ -30,8 +31,10 @@ class AlignedMovie:
             pixel_size=pixel_size, voltage=voltage, overwrite=True,
         )  # fmt: skip
 
-    def append(self, frame: np.ndarray) -> None:
-        """Write the next aligned frame."""
+    def append(self, frame: NDArray[np.float32]) -> None:
+        """Write the next aligned frame (after :meth:`start`)."""
+        if self._writer is None:
+            raise RuntimeError("AlignedMovie.append before start")
         self._writer.append(frame)
 
     def close(self) -> None:
@@ -46,13 +49,13 @@ class AlignedMovie:
 
 
 def process(
-    movie: str | os.PathLike,
-    out_dir: str | os.PathLike,
+    movie: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
     *,
     format: str = "mrcz",
     save_movie: bool = False,
     report: bool = True,
-    **params,
+    **params: object,
 ) -> tuple[Result, dict[str, Path]]:
     """Align ``movie`` and write its outputs in ``out_dir``; returns the result and the paths.
 
@@ -63,7 +66,7 @@ def process(
         raise ValueError(f"unknown output format {format!r}; choose one of {', '.join(SUM_FORMATS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = movie_stem(movie)
+    stem = movie_stem(Path(movie))
     sink = AlignedMovie(out / f"{stem}_aligned.{'mrcz' if format == 'mrcz' else 'mrcs'}") if save_movie else None
     try:
         result = align(movie, frame_sink=sink, **params)

@@ -17,29 +17,42 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, TypedDict, get_args
 
 import numpy as np
 import scipy.fft
 import tifffile
+from numpy.typing import ArrayLike, NDArray
 
 import mrcz
 import numexpr3
 
 from ._atomic import write_text_atomic
-from ._orient import ORIENTATIONS, unorient
+from ._orient import ORIENTATIONS, Orientation, unorient
 
-DRIFT_MODELS = ("linear", "decaying", "random-walk", "jittery")
-SPECIMENS = ("particles", "ice", "carbon")
+DriftModel = Literal["linear", "decaying", "random-walk", "jittery"]
+Specimen = Literal["particles", "ice", "carbon"]
+DRIFT_MODELS: tuple[DriftModel, ...] = get_args(DriftModel)
+SPECIMENS: tuple[Specimen, ...] = get_args(Specimen)
 _POISSON_BLOCKS = 8  # fixed so that the noise does not depend on the number of threads
+
+
+class Defects(TypedDict):
+    """Defective detector lines and pixels of a simulated movie."""
+
+    rows: list[int]
+    columns: list[int]
+    pixels: list[list[int]]
+    """[y, x] pairs."""
 
 
 @dataclass
 class SimulatedMovie:
     """A synthetic movie and everything that is true about it."""
 
-    frames: np.ndarray
+    frames: NDArray[np.uint8] | NDArray[np.uint16]
     """Counts, (frames, y, x), uint8 or uint16."""
-    shifts: np.ndarray
+    shifts: NDArray[np.float64]
     """True shifts (frames, 2) as (y, x) in pixels; frame 0 is (0, 0)."""
     dose_per_frame: float
     """Mean electrons per pixel per frame."""
@@ -47,15 +60,15 @@ class SimulatedMovie:
     """Å per pixel."""
     voltage: float
     """kV."""
-    drift: str
-    gain: np.ndarray | None = None
+    drift: DriftModel
+    gain: NDArray[np.float32] | None = None
     """Gain reference as stored (multiply the frames by ``orient(gain, gain_orientation)``)."""
-    gain_orientation: str | None = None
-    defects: dict[str, list] | None = None
+    gain_orientation: Orientation | None = None
+    defects: Defects | None = None
     """``rows``, ``columns`` and ``pixels`` ([y, x] pairs) that are defective (None: none)."""
     seed: int = 0
 
-    def truth(self) -> dict:
+    def truth(self) -> dict[str, object]:
         """The known facts as JSON-ready data (what ``<stem>_truth.json`` holds)."""
         return {
             "shifts_yx": self.shifts.tolist(),
@@ -74,13 +87,13 @@ class SimulatedMovie:
 
 def trajectory(
     frames: int,
-    model: str = "linear",
+    model: DriftModel = "linear",
     amplitude: float = 1.0,
     *,
     tau: float = 3.0,
     jitter: float = 0.3,
     rng: np.random.Generator | None = None,
-) -> np.ndarray:
+) -> NDArray[np.float64]:
     """True shifts (frames, 2) for a drift model; the direction is drawn from ``rng``.
 
     - ``linear``: constant speed ``amplitude`` px/frame.
@@ -96,7 +109,7 @@ def trajectory(
         raise ValueError("a movie needs at least one frame")
     rng = rng or np.random.default_rng(0)
     angle = rng.uniform(0, 2 * np.pi)
-    direction = np.array([np.sin(angle), np.cos(angle)])
+    direction = np.array([np.sin(angle), np.cos(angle)], np.float64)
     k = np.arange(frames, dtype=np.float64)[:, None]
     if model == "linear":
         shifts = k * amplitude * direction
@@ -108,24 +121,25 @@ def trajectory(
         steps = amplitude * direction + rng.normal(0.0, jitter, size=(frames, 2))
         steps[0] = 0
         shifts = np.cumsum(steps, axis=0)
-    return shifts - shifts[0]
+    return shifts - shifts[:1]
 
 
-def _gaussian(shape: tuple[int, int], sigma: float) -> np.ndarray:
+def _gaussian(shape: tuple[int, int], sigma: float) -> NDArray[np.float64]:
     """Fourier transform (rfft2 layout) of a unit-sum Gaussian of width sigma pixels."""
     qy = scipy.fft.fftfreq(shape[0])[:, None]
     qx = scipy.fft.rfftfreq(shape[1])[None, :]
-    return np.exp(-2 * np.pi**2 * sigma**2 * (qy**2 + qx**2))
+    gaussian: NDArray[np.float64] = np.exp(-2 * np.pi**2 * sigma**2 * (qy**2 + qx**2))
+    return gaussian
 
 
 def phantom_spectrum(
     shape: tuple[int, int],
     rng: np.random.Generator,
-    specimen: str = "particles",
+    specimen: Specimen = "particles",
     defocus: float | None = None,
     pixel_size: float = 1.0,
     voltage: float = 300.0,
-) -> np.ndarray:
+) -> NDArray[np.complex64]:
     """rfft2 of a zero-mean, unit-variance specimen image (one of ``SPECIMENS``).
 
     - ``particles``: clusters of 3-6 subunits (Gaussian blobs, sigma 2.5 px) around centres
@@ -148,12 +162,12 @@ def phantom_spectrum(
     return (spectrum / _std(spectrum, shape)).astype(np.complex64)
 
 
-def _std(spectrum: np.ndarray, shape: tuple[int, int]) -> float:
+def _std(spectrum: NDArray[np.complexfloating], shape: tuple[int, int]) -> float:
     """Standard deviation of the zero-mean image whose rfft2 is ``spectrum`` (Parseval)."""
     return float(np.sqrt(np.sum(np.abs(spectrum) ** 2 * _rfft_multiplicity(shape))) / (shape[0] * shape[1]))
 
 
-def _particles_on_carbon(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+def _particles_on_carbon(shape: tuple[int, int], rng: np.random.Generator) -> NDArray[np.complexfloating]:
     h, w = shape
     count = max(1, h * w // 1600)
     centres = rng.uniform(0, [h, w], size=(count, 2))
@@ -163,7 +177,8 @@ def _particles_on_carbon(shape: tuple[int, int], rng: np.random.Generator) -> np
     np.add.at(points, tuple(np.mod(np.round(subunits).astype(int), [h, w]).T), 1.0)
     body = np.zeros(shape, np.float32)
     np.add.at(body, tuple(np.mod(np.round(centres).astype(int), [h, w]).T), 1.0)
-    particles = scipy.fft.rfft2(points) * _gaussian(shape, 2.5) + 0.5 * scipy.fft.rfft2(body) * _gaussian(shape, 6.0)
+    particles: NDArray[np.complexfloating] = scipy.fft.rfft2(points) * _gaussian(shape, 2.5)
+    particles += 0.5 * scipy.fft.rfft2(body) * _gaussian(shape, 6.0)
 
     noise = scipy.fft.irfft2(
         scipy.fft.rfft2(rng.standard_normal(shape, dtype=np.float32)) * _gaussian(shape, 1.0), s=shape
@@ -175,11 +190,11 @@ def _particles_on_carbon(shape: tuple[int, int], rng: np.random.Generator) -> np
     carbon = 1 / (1 + np.exp(-edge / 4.0))  # 1 on the carbon, 0 in the hole
     texture = scipy.fft.rfft2((noise / noise.std() * carbon).astype(np.float32))
 
-    particles_std = np.sqrt(np.mean(scipy.fft.irfft2(particles, s=shape) ** 2))
+    particles_std = float(np.sqrt(np.mean(scipy.fft.irfft2(particles, s=shape) ** 2)))
     return particles / particles_std + 0.6 * texture
 
 
-def _ice(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+def _ice(shape: tuple[int, int], rng: np.random.Generator) -> NDArray[np.complexfloating]:
     h, w = shape
     particles = np.zeros((h, w // 2 + 1), np.complex128)
     for radius in (4, 6, 9, 13, 18):  # particles of each size, about one per (6 radius)² of the field
@@ -192,22 +207,24 @@ def _ice(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return particles / _std(particles, shape) + 0.5 * background / _std(background, shape)
 
 
-def _carbon(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+def _carbon(shape: tuple[int, int], rng: np.random.Generator) -> NDArray[np.complexfloating]:
     q2 = scipy.fft.fftfreq(shape[0])[:, None] ** 2 + scipy.fft.rfftfreq(shape[1])[None, :] ** 2
-    return scipy.fft.rfft2(rng.standard_normal(shape, dtype=np.float32)) / np.sqrt(1 + q2 / 0.05**2)
+    falloff: NDArray[np.float64] = np.sqrt(1 + q2 / 0.05**2)
+    return scipy.fft.rfft2(rng.standard_normal(shape, dtype=np.float32)) / falloff
 
 
-def _ctf(shape: tuple[int, int], defocus: float, pixel_size: float, voltage: float) -> np.ndarray:
+def _ctf(shape: tuple[int, int], defocus: float, pixel_size: float, voltage: float) -> NDArray[np.float64]:
     """-(sqrt(1 - A²) sin chi + A cos chi), chi = pi lambda defocus q², A = 0.07 (q in 1/Å)."""
     volts = voltage * 1e3
     wavelength = 12.2643 / np.sqrt(volts * (1 + 0.978466e-6 * volts))  # Å, relativistic
     q2 = scipy.fft.fftfreq(shape[0], d=pixel_size)[:, None] ** 2 + scipy.fft.rfftfreq(shape[1], d=pixel_size) ** 2
     chi = np.pi * wavelength * defocus * q2
     amplitude = 0.07
-    return -(np.sqrt(1 - amplitude**2) * np.sin(chi) + amplitude * np.cos(chi))
+    ctf: NDArray[np.float64] = -(np.sqrt(1 - amplitude**2) * np.sin(chi) + amplitude * np.cos(chi))
+    return ctf
 
 
-def _rfft_multiplicity(shape: tuple[int, int]) -> np.ndarray:
+def _rfft_multiplicity(shape: tuple[int, int]) -> NDArray[np.float64]:
     """How often each rfft2 column appears in the full spectrum (1 for DC and Nyquist, else 2)."""
     m = np.full(shape[1] // 2 + 1, 2.0)
     m[0] = 1
@@ -216,7 +233,9 @@ def _rfft_multiplicity(shape: tuple[int, int]) -> np.ndarray:
     return m[None, :]
 
 
-def _translated(spectrum: np.ndarray, field_shape: tuple[int, int], shift: np.ndarray) -> np.ndarray:
+def _translated(
+    spectrum: NDArray[np.complex64], field_shape: tuple[int, int], shift: NDArray[np.float64]
+) -> NDArray[np.float32]:
     """The field whose value at q is the phantom's at q + shift (exact Fourier shift, NumPy)."""
     qy = scipy.fft.fftfreq(field_shape[0])[:, None]
     qx = scipy.fft.rfftfreq(field_shape[1])[None, :]
@@ -226,7 +245,7 @@ def _translated(spectrum: np.ndarray, field_shape: tuple[int, int], shift: np.nd
     return scipy.fft.irfft2(spectrum * ramp, s=field_shape, workers=-1)
 
 
-def _poisson(rate: np.ndarray, seed: np.random.SeedSequence) -> np.ndarray:
+def _poisson(rate: NDArray[np.float32], seed: np.random.SeedSequence) -> NDArray[np.int32]:
     """Poisson counts for each rate, drawn in fixed row blocks on threads (numpy releases the GIL)."""
     blocks = np.array_split(np.arange(rate.shape[0]), _POISSON_BLOCKS)
     seeds = seed.spawn(len(blocks))
@@ -248,16 +267,16 @@ def simulate(
     dose: float = 1.0,
     pixel_size: float = 1.0,
     voltage: float = 300.0,
-    drift: str = "linear",
+    drift: DriftModel = "linear",
     amplitude: float | None = None,
     tau: float = 3.0,
     jitter: float = 0.3,
     contrast: float = 0.2,
-    specimen: str = "particles",
+    specimen: Specimen = "particles",
     defocus: float | None = None,
     gain: bool = False,
     gain_spread: float = 0.06,
-    gain_orientation: str = "rot90+flip",
+    gain_orientation: Orientation = "rot90+flip",
     hot_pixels: int = 0,
     defect_rows: int = 0,
     defect_columns: int = 0,
@@ -266,8 +285,9 @@ def simulate(
     """A synthetic movie with known drift.
 
     ``dose`` is the mean number of electrons per pixel per frame, ``pixel_size`` in Å.
-    ``drift`` is one of ``DRIFT_MODELS`` (linear, decaying, random-walk) with its ``amplitude`` (px/frame for linear and
-    random-walk, total px for decaying and jittery; defaults 1, 1 and 20), ``tau`` and ``jitter``.
+    ``drift`` is one of ``DRIFT_MODELS`` (linear, decaying, random-walk, jittery) with its
+    ``amplitude`` (px/frame for linear and random-walk, total px for decaying and jittery;
+    defaults 1, 1 and 20), ``tau`` and ``jitter``.
     ``contrast`` is the specimen's standard deviation relative to the mean dose; ``specimen``
     and ``defocus`` choose its spectrum (see ``phantom_spectrum``). With ``gain=True`` the
     detector has a per-pixel (``gain_spread``) and per-column (half that) sensitivity, and
@@ -297,12 +317,12 @@ def simulate(
     spectrum = phantom_spectrum(field_shape, rng, specimen, defocus, pixel_size, voltage)
 
     sensitivity = np.ones((h, w), np.float32)
-    defects: dict[str, list] = {"rows": [], "columns": [], "pixels": []}
+    defects = Defects(rows=[], columns=[], pixels=[])
     detector_rng = np.random.default_rng(seeds[1])
     if gain:
         per_pixel = 1 + gain_spread * detector_rng.standard_normal((h, w))
-        sensitivity = per_pixel * (1 + 0.5 * gain_spread * detector_rng.standard_normal(w))
-        sensitivity = np.clip(sensitivity, 0.5, 1.5).astype(np.float32)
+        per_column = 1 + 0.5 * gain_spread * detector_rng.standard_normal(w)
+        sensitivity = np.clip(per_pixel * per_column, 0.5, 1.5).astype(np.float32)
     hot = detector_rng.choice(h * w, size=hot_pixels, replace=False) if hot_pixels else np.array([], int)
     defects["pixels"] = [[int(i // w), int(i % w)] for i in hot]
     defects["rows"] = sorted(int(r) for r in detector_rng.choice(h, size=defect_rows, replace=False))
@@ -319,10 +339,10 @@ def simulate(
         for r in defects["rows"]:
             rate[r] = 0
         counts[k] = _poisson(rate.astype(np.float32), noise_seeds[k])
-    dtype = np.uint8 if counts.max() <= np.iinfo(np.uint8).max else np.uint16
+    stored = counts.astype(np.uint8) if counts.max() <= np.iinfo(np.uint8).max else counts.astype(np.uint16)
     reference = unorient((1 / sensitivity).astype(np.float32), gain_orientation) if gain else None
     return SimulatedMovie(
-        frames=counts.astype(dtype),
+        frames=stored,
         shifts=shifts,
         dose_per_frame=float(dose),
         pixel_size=float(pixel_size),
@@ -335,14 +355,14 @@ def simulate(
     )
 
 
-def rms_error(shifts: np.ndarray, truth: np.ndarray) -> float:
+def rms_error(shifts: ArrayLike, truth: ArrayLike) -> float:
     """RMS over frames of |found - true| shift after removing the mean offset (the origin is arbitrary)."""
     difference = np.asarray(shifts, float) - np.asarray(truth, float)
     difference -= difference.mean(axis=0)
     return float(np.sqrt((difference**2).sum(axis=1).mean()))
 
 
-def write(movie: SimulatedMovie, path: str | os.PathLike) -> dict[str, Path]:
+def write(movie: SimulatedMovie, path: str | os.PathLike[str]) -> dict[str, Path]:
     """Write the movie (format by extension: .mrcz, .mrc/.mrcs, .tif/.tiff) and its truth beside it.
 
     Returns the paths: ``movie``, ``truth`` (``<stem>_truth.json``) and, with a gain

@@ -11,9 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .window import MainWindow
 
 
-def add_command(commands) -> None:
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``gui`` to the ``zorro`` parser."""
     gui = commands.add_parser(
         "gui",
@@ -72,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _finish(window, screenshot: Path | None) -> None:
+def _finish(window: MainWindow, screenshot: Path | None) -> None:
     """The end of a timed run: pick a done movie to show, render the window, close it (a session
     this run started is stopped; one it only opened keeps running)."""
     window.refresh()

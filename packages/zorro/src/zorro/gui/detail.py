@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
+from numpy.typing import NDArray
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QSlider, QSplitter, QTabWidget, QVBoxLayout, QWidget
@@ -15,10 +16,13 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QSlider, QSplitt
 import mrcz
 
 from ..session.work import output_dir
+from .model import TableRow
 
 
 class DetailPane(QWidget):
-    def __init__(self, parent: QWidget | None = None):
+    """The selected movie's sum, trajectory and report."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.title = QLabel("select a movie")
         self.title.setWordWrap(True)
@@ -59,24 +63,29 @@ class DetailPane(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addWidget(self.tabs, 1)
-        self._sum: np.ndarray | None = None
-        self.shown: dict | None = None
+        self._sum: NDArray[np.float32] | None = None
+        self.shown: TableRow | None = None
 
-    def show_movie(self, row: dict | None, input_root: str | None, out_root: Path) -> None:
-        """Show a movie row of the model (None: clear)."""
+    def clear(self) -> None:
+        """Show no movie."""
+        self._forget(None)
+        self.title.setText("select a movie")
+
+    def _forget(self, row: TableRow | None) -> None:
         self.shown = row
         self._sum = None
         self.image.clear()
         self.trajectory.clear()
         self.report.clear()
-        if row is None:
-            self.title.setText("select a movie")
-            return
+
+    def show_movie(self, row: TableRow, input_root: str | None, out_root: Path) -> None:
+        """Show a movie row of the model, with its outputs under ``out_root``."""
+        self._forget(row)
         text = f"<b>{row['name']}</b> · {row['state']}"
         if row["last_error"]:
             text += f"<br><span style='color:#a00'>{row['last_error']}</span>"
         self.title.setText(text)
-        outputs = row.get("outputs")
+        outputs = row["outputs"]
         if not outputs:
             return
         folder = output_dir(row["path"], input_root, out_root)
@@ -113,4 +122,7 @@ class DetailPane(QWidget):
 
     def levels(self) -> tuple[float, float] | None:
         """The grey range now shown (for tests and the status tip)."""
-        return None if self._sum is None else tuple(float(v) for v in self.image.getLevels())
+        if self._sum is None:
+            return None
+        low, high = self.image.getLevels()
+        return float(low), float(high)

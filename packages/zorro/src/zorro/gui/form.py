@@ -4,6 +4,7 @@ a field is refused shown next to it."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from PySide6.QtCore import QProcess, Signal
 from PySide6.QtWidgets import (
@@ -41,8 +42,15 @@ class SetupForm(QWidget):
 
     start_requested = Signal(object)  # WatchSettings
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._make_fields()
+        self._lay_out()
+        self.start.clicked.connect(self.try_start)
+        self.find_orientation.clicked.connect(self.find_gain_orientation)
+        self._orienting: QProcess | None = None
+
+    def _make_fields(self) -> None:
         self.input_dir, self.out_dir, self.gain, self.cluster = QLineEdit(), QLineEdit(), QLineEdit(), QLineEdit()
         self.preset = QComboBox()
         self.preset.addItems(sorted(PRESETS))
@@ -75,8 +83,10 @@ class SetupForm(QWidget):
         self.scheduler = QLineEdit()
         self.scheduler.setPlaceholderText("tcp://HOST:8786")
         self.start = QPushButton("Start session")
-        self.reasons: dict[str, QLabel] = {}
 
+    def _lay_out(self) -> None:
+        """One row per field, its refusal reason beside it; the command line and Start below."""
+        self.reasons: dict[str, QLabel] = {}
         form = QFormLayout()
         for name, label, widget in (
             ("input_dir", "input folder", self._with_browse(self.input_dir, folder=True)),
@@ -109,12 +119,9 @@ class SetupForm(QWidget):
         layout.addWidget(self.command)
         layout.addWidget(self.start)
         layout.addStretch(1)
-        self.start.clicked.connect(self.try_start)
-        self.find_orientation.clicked.connect(self.find_gain_orientation)
-        self._orienting: QProcess | None = None
 
     @staticmethod
-    def _pair(*widgets) -> QWidget:
+    def _pair(*widgets: QWidget) -> QWidget:
         box = QWidget()
         row = QHBoxLayout(box)
         row.setContentsMargins(0, 0, 0, 0)
@@ -200,7 +207,7 @@ class SetupForm(QWidget):
             if field in problems or not getattr(s, field):
                 self.reasons["gain_orientation"].setText(f"first choose a readable {field.replace('_', ' ')}")
                 return
-        scanner = Scanner(s.input_dir, PRESETS[s.preset], patterns=tuple(s.patterns))
+        scanner = Scanner(Path(s.input_dir), PRESETS[s.preset], patterns=tuple(s.patterns))
         movies = sorted(path for path, _, _ in scanner.scan())[:3]
         if not movies:
             self.reasons["gain_orientation"].setText("no movies in the input folder yet")
@@ -213,7 +220,7 @@ class SetupForm(QWidget):
         self._orienting = process
 
     def _orientation_found(self, process: QProcess) -> None:
-        text = bytes(process.readAll()).decode(errors="replace")
+        text = bytes(process.readAll().data()).decode(errors="replace")
         found = re.search(r"--gain-orientation (\S+)", text)
         if found and found.group(1) in ORIENTATIONS:
             self.gain_orientation.setCurrentText(found.group(1))

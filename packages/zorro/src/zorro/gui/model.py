@@ -11,19 +11,68 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from typing import Literal, TypeAlias, TypedDict
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from numpy.typing import NDArray
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from ..session.export import Filters
-from ..session.store import STATES, MovieRow, SessionStore
+from ..session.store import STATES, MovieRow, Outputs, ResultRow, SessionStore
+
+
+class Measurements(TypedDict):
+    """A movie's metrics in the table (all None until it has some)."""
+
+    frames: int | None
+    dose: float | None
+    drift_total: float | None
+    drift_early: float | None
+    drift_late: float | None
+    resolution: float | None
+    seconds: float | None
+    pixel_size: float | None
+    voltage: float | None
+    outputs: Outputs | None
+
+
+class TableRow(Measurements):
+    """One movie of the table: as the store holds it, with its file name and metrics."""
+
+    id: int
+    path: str
+    name: str
+    state: str
+    found: float
+    started: float | None
+    finished: float | None
+    last_error: str  # "" for none
+    param_hash: str | None
+
+
+#: What a column shows: a field of :class:`TableRow`, or the verdict of the thresholds.
+ColumnKey: TypeAlias = Literal[
+    "name",
+    "state",
+    "found",
+    "drift_total",
+    "drift_early",
+    "drift_late",
+    "resolution",
+    "dose",
+    "seconds",
+    "verdict",
+    "last_error",
+]
+Shown: TypeAlias = str | float | None  # what a cell holds
+AnyIndex: TypeAlias = QModelIndex | QPersistentModelIndex
 
 
 @dataclass(frozen=True)
 class Column:
     title: str
-    key: str
+    key: ColumnKey
     digits: int | None = None  # a number shown with this many decimals
     tip: str = ""
 
@@ -65,7 +114,7 @@ def _colour(name: str) -> QColor:
     return _COLOURS[name]
 
 
-def verdict(row: dict, filters: Filters) -> str:
+def verdict(row: TableRow, filters: Filters) -> str:
     """accepted / rejected (why) / excluded: what an export with ``filters`` does with a movie."""
     if row["state"] == "excluded":
         return "excluded"
@@ -81,11 +130,11 @@ def verdict(row: dict, filters: Filters) -> str:
 class MovieModel(QAbstractTableModel):
     """The session's movies, one row each; ``refresh(store)`` reads what changed."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.rows: list[dict] = []  # every movie, in the store's order (oldest file first)
+        self.rows: list[TableRow] = []  # every movie, in the store's order (oldest file first)
         self._index_of: dict[int, int] = {}  # movie id -> position in rows
-        self._order = np.zeros(0, dtype=np.intp)  # rows shown, in the shown order
+        self._order: NDArray[np.intp] = np.zeros(0, dtype=np.intp)  # rows shown, in the shown order
         self._sort: tuple[int, Qt.SortOrder] = (-1, Qt.SortOrder.AscendingOrder)
         self._text = ""
         self._states: set[str] = set()
@@ -111,6 +160,8 @@ class MovieModel(QAbstractTableModel):
         else:
             for path in {e["path"] for e in news if e["path"]}:
                 movie = store.movie(path)
+                if movie is None:  # the store never deletes a movie
+                    continue
                 row = _row(movie, store.result(movie.id))
                 if movie.id in self._index_of:
                     self.rows[self._index_of[movie.id]] = row
@@ -135,7 +186,7 @@ class MovieModel(QAbstractTableModel):
         self._sort = (column, order)
         self._relayout()
 
-    def _shown(self) -> np.ndarray:
+    def _shown(self) -> NDArray[np.intp]:
         keep = np.ones(len(self.rows), dtype=bool)
         if self._text:
             keep &= np.fromiter((self._text in r["name"].lower() for r in self.rows), bool, len(self.rows))
@@ -165,7 +216,7 @@ class MovieModel(QAbstractTableModel):
         self._order = self._shown()
         shown_at = np.full(len(self.rows), -1)
         shown_at[self._order] = np.arange(len(self._order))
-        after = []
+        after: list[QModelIndex] = []
         for movie_id, index in zip(ids, before):
             row = -1 if movie_id is None else int(shown_at[self._index_of[movie_id]])
             after.append(self.index(row, index.column()) if row >= 0 else QModelIndex())
@@ -176,13 +227,15 @@ class MovieModel(QAbstractTableModel):
 
     # -- what the view asks -----------------------------------------------------------
 
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008, N802 (Qt's names and signatures)
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 (Qt's names and signatures)
         return 0 if parent.isValid() else len(self._order)
 
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008, N802
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+    def headerData(  # noqa: N802
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> str | None:
         if orientation != Qt.Orientation.Horizontal:
             return None
         if role == Qt.ItemDataRole.DisplayRole:
@@ -191,13 +244,13 @@ class MovieModel(QAbstractTableModel):
             return COLUMNS[section].tip or None
         return None
 
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> str | QColor | Qt.AlignmentFlag | None:
         if not index.isValid():
             return None
         row = self.rows[self._order[index.row()]]
         column = COLUMNS[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return _shown(self._value(row, column.key), column)
+            return _text(self._value(row, column.key), column)
         if role == Qt.ItemDataRole.ToolTipRole:
             return row["path"] if column.key == "name" else (row["last_error"] or None)
         if role == Qt.ItemDataRole.BackgroundRole and column.key in ("state", "verdict"):
@@ -207,12 +260,12 @@ class MovieModel(QAbstractTableModel):
             return RIGHT
         return None
 
-    def _value(self, row: dict, key: str):
+    def _value(self, row: TableRow, key: ColumnKey) -> Shown:
         return verdict(row, self.filters) if key == "verdict" else row[key]
 
     # -- helpers for the window --------------------------------------------------------
 
-    def movie_id(self, index: QModelIndex | QPersistentModelIndex) -> int | None:
+    def movie_id(self, index: AnyIndex) -> int | None:
         if not index.isValid() or index.row() >= len(self._order):
             return None
         return int(self.rows[self._order[index.row()]]["id"])
@@ -225,7 +278,7 @@ class MovieModel(QAbstractTableModel):
         hits = np.flatnonzero(self._order == k)
         return int(hits[0]) if len(hits) else None
 
-    def movie(self, movie_id: int) -> dict | None:
+    def movie(self, movie_id: int) -> TableRow | None:
         k = self._index_of.get(movie_id)
         return None if k is None else self.rows[k]
 
@@ -235,11 +288,10 @@ class MovieModel(QAbstractTableModel):
         return sum(self.filters.accepts(r) for r in done), len(done)
 
 
-def _row(movie: MovieRow, metrics: dict | None) -> dict:
+def _row(movie: MovieRow, result: ResultRow | None) -> TableRow:
     """A table row: the movie as the store holds it, with its metrics (None until it has some)."""
-    row = dict.fromkeys(("drift_total", "drift_early", "drift_late", "resolution", "dose", "seconds", "outputs"))
-    row |= metrics or {}
-    row |= {
+    return {
+        **_measurements(result),
         "id": movie.id,
         "path": movie.path,
         "name": os.path.basename(movie.path),  # noqa: PTH119 (Path() costs 60 µs a movie)
@@ -248,13 +300,47 @@ def _row(movie: MovieRow, metrics: dict | None) -> dict:
         "started": movie.started,
         "finished": movie.finished,
         "last_error": movie.last_error or "",
+        "param_hash": movie.param_hash,
     }
-    return row
 
 
-def _shown(value, column: Column) -> str:
+def _measurements(result: ResultRow | None) -> Measurements:
+    if result is None:
+        return _UNMEASURED
+    return {
+        "frames": result["frames"],
+        "dose": result["dose"],
+        "drift_total": result["drift_total"],
+        "drift_early": result["drift_early"],
+        "drift_late": result["drift_late"],
+        "resolution": result["resolution"],
+        "seconds": result["seconds"],
+        "pixel_size": result["pixel_size"],
+        "voltage": result["voltage"],
+        "outputs": result["outputs"],
+    }
+
+
+_UNMEASURED = Measurements(
+    frames=None,
+    dose=None,
+    drift_total=None,
+    drift_early=None,
+    drift_late=None,
+    resolution=None,
+    seconds=None,
+    pixel_size=None,
+    voltage=None,
+    outputs=None,
+)
+
+
+def _text(value: Shown, column: Column) -> str:
+    """What a cell shows."""
     if value is None or value == "":
         return ""
+    if isinstance(value, str):
+        return value
     if column.key == "found":
         return time.strftime("%H:%M:%S", time.localtime(value))
     if column.digits is not None:
@@ -262,6 +348,6 @@ def _shown(value, column: Column) -> str:
     return str(value)
 
 
-def _verdict_colour(row: dict, model: MovieModel) -> str | None:
+def _verdict_colour(row: TableRow, model: MovieModel) -> str | None:
     v = verdict(row, model.filters)
     return {"accepted": "#d9f2d9", "excluded": "#e0e0e0"}.get(v, "#fde2c8" if v else None)

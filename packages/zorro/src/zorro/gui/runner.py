@@ -43,7 +43,7 @@ def run_cli(argv: list[str]) -> Done:
     return Done(shlex.join(["zorro", *argv]), status, out.getvalue().strip())
 
 
-def launch(argv: list[str], out_dir: str | os.PathLike) -> None:
+def launch(argv: list[str], out_dir: str | os.PathLike[str]) -> None:
     """Start ``zorro ARGV`` (the watcher) detached from this process: it keeps running when the
     window closes. A short-lived middle process starts it, so it is never this one's child."""
     log = Path(out_dir) / LOG_NAME
@@ -62,7 +62,7 @@ def launch(argv: list[str], out_dir: str | os.PathLike) -> None:
 _DETACH = "import subprocess, sys; subprocess.Popen(sys.argv[1:], start_new_session=True, close_fds=True)"
 
 
-def watcher(out_dir: str | os.PathLike) -> str | None:
+def watcher(out_dir: str | os.PathLike[str]) -> str | None:
     """Who holds the session's lock (``pid N on HOST since ...``), or None if no watcher runs."""
     path = Path(out_dir) / LOCK_NAME
     try:
@@ -82,7 +82,7 @@ def watcher(out_dir: str | os.PathLike) -> str | None:
         os.close(fd)
 
 
-def log_tail(out_dir: str | os.PathLike, lines: int = 5) -> str:
+def log_tail(out_dir: str | os.PathLike[str], lines: int = 5) -> str:
     """The last lines the watcher this window started wrote (``OUT/zorro-watch.log``)."""
     try:
         text = (Path(out_dir) / LOG_NAME).read_text(encoding="utf-8", errors="replace")

@@ -48,40 +48,51 @@ class WatchSettings:
 
     def problems(self, *, connect_timeout: float = 2.0) -> dict[str, str]:
         """Why each field is not usable (field name -> reason); empty when the session can start."""
+        found = self._path_problems()
+        found |= self._choice_problems()
+        found |= self._number_problems()
+        found |= self._where_problems(connect_timeout)
+        return found
+
+    def _path_problems(self) -> dict[str, str]:
+        reasons = {
+            "input_dir": _readable_folder(self.input_dir),
+            "out_dir": _writable_folder(self.out_dir),
+            "gain": _gain_problem(self.gain),
+            "patterns": _patterns_problem(self.patterns),
+        }
+        return {name: reason for name, reason in reasons.items() if reason}
+
+    def _choice_problems(self) -> dict[str, str]:
         found = {}
-        for name, check in (
-            ("input_dir", _readable_folder),
-            ("out_dir", _writable_folder),
-            ("gain", _gain_problem),
-            ("patterns", _patterns_problem),
-        ):
-            reason = check(getattr(self, name))
-            if reason:
-                found[name] = reason
         if self.preset not in PRESETS:
             found["preset"] = f"unknown layout {self.preset!r}; choose {', '.join(PRESETS)}"
         if self.gain_orientation not in ("auto", *ORIENTATIONS):
             found["gain_orientation"] = f"unknown orientation {self.gain_orientation!r}"
         if self.format not in SUM_FORMATS:
             found["format"] = f"unknown format {self.format!r}"
+        return found
+
+    def _number_problems(self) -> dict[str, str]:
+        found = {}
         for name in ("pixel_size", "voltage", "dose_per_frame", "max_shift"):
             if getattr(self, name) < 0:
                 found[name] = "must be positive (0: from the movie's header, or the default)"
         if self.settle < 0 or self.poll <= 0:
             found["settle"] = "settle must be 0 or more and poll more than 0 seconds"
-        if self.where not in WHERE:
-            found["where"] = f"choose one of {', '.join(WHERE)}"
-        elif self.where == "local" and self.workers < 1:
-            found["workers"] = "at least 1 worker"
-        elif self.where == "scheduler":
-            reason = _scheduler_problem(self.scheduler, connect_timeout)
-            if reason:
-                found["scheduler"] = reason
-        elif self.where == "cluster":
-            reason = _cluster_problem(self.cluster)
-            if reason:
-                found["cluster"] = reason
         return found
+
+    def _where_problems(self, connect_timeout: float) -> dict[str, str]:
+        """What keeps the work from running where it is asked to, under the field at fault."""
+        if self.where not in WHERE:
+            return {"where": f"choose one of {', '.join(WHERE)}"}
+        if self.where == "local":
+            name, reason = "workers", None if self.workers >= 1 else "at least 1 worker"
+        elif self.where == "scheduler":
+            name, reason = "scheduler", _scheduler_problem(self.scheduler, connect_timeout)
+        else:
+            name, reason = "cluster", _cluster_problem(self.cluster)
+        return {name: reason} if reason else {}
 
     def argv(self) -> list[str]:
         """The ``zorro`` arguments of this session (``zorro watch IN_DIR --out-dir OUT ...``)."""
@@ -141,7 +152,7 @@ class WatchSettings:
             cluster=str(a.cluster or ""),
         )
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
     @classmethod

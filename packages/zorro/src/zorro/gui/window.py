@@ -7,13 +7,14 @@ does not and closing it loses nothing.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import statistics
 import time
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -52,7 +53,9 @@ ALARM_AFTER = 120.0  # s without a new movie before the status bar turns red (or
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, out_dir: str | Path | None = None, *, settings: QSettings | None = None, poll_ms: int = 1000):
+    def __init__(
+        self, out_dir: str | Path | None = None, *, settings: QSettings | None = None, poll_ms: int = 1000
+    ) -> None:
         super().__init__()
         self.setWindowTitle("zorro Automator")
         self.resize(1500, 950)
@@ -71,6 +74,19 @@ class MainWindow(QMainWindow):
     # -- layout -----------------------------------------------------------------------
 
     def _build(self) -> None:
+        table_box = self._table_box()
+        self.plots = SessionPlots()
+        self.plots.movie_clicked.connect(self.select_movie)
+        self.detail = DetailPane()
+        left = _splitter(Qt.Orientation.Vertical, (table_box, 480), (self.plots, 420))
+        right = _splitter(Qt.Orientation.Vertical, (self.detail, 650), (self._curation(), 250))
+        self.setCentralWidget(_splitter(Qt.Orientation.Horizontal, (left, 900), (right, 600)))
+        self._docks()
+        self._toolbar()
+        self._status_bar()
+
+    def _table_box(self) -> QWidget:
+        """The movie table, under its name and state filters."""
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setSortingEnabled(True)
@@ -95,29 +111,15 @@ class MainWindow(QMainWindow):
         filters = QHBoxLayout()
         filters.addWidget(self.search, 1)
         filters.addWidget(self.state_filter)
-        table_box = QWidget()
-        table_layout = QVBoxLayout(table_box)
-        table_layout.setContentsMargins(0, 0, 0, 0)
-        table_layout.addLayout(filters)
-        table_layout.addWidget(self.table)
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(filters)
+        layout.addWidget(self.table)
+        return box
 
-        self.plots = SessionPlots()
-        self.plots.movie_clicked.connect(self.select_movie)
-        self.detail = DetailPane()
-        left = QSplitter(Qt.Orientation.Vertical)
-        left.addWidget(table_box)
-        left.addWidget(self.plots)
-        left.setSizes([480, 420])
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self.detail)
-        right.addWidget(self._curation())
-        right.setSizes([650, 250])
-        main = QSplitter(Qt.Orientation.Horizontal)
-        main.addWidget(left)
-        main.addWidget(right)
-        main.setSizes([900, 600])
-        self.setCentralWidget(main)
-
+    def _docks(self) -> None:
+        """The setup form (left) and the log of the commands run (bottom)."""
         self.form = SetupForm()
         self.form.start_requested.connect(self.start_session)
         scroll = QScrollArea()
@@ -133,7 +135,8 @@ class MainWindow(QMainWindow):
         log_dock.setWidget(self.log)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, log_dock)
         self.resizeDocks([log_dock], [90], Qt.Orientation.Vertical)
-        self._toolbar()
+
+    def _status_bar(self) -> None:
         self.counts_label, self.rate_label, self.since_label, self.watcher_label = (QLabel() for _ in range(4))
         for label in (self.counts_label, self.rate_label, self.since_label):
             label.setContentsMargins(6, 0, 12, 0)
@@ -143,7 +146,7 @@ class MainWindow(QMainWindow):
     def _toolbar(self) -> None:
         bar = self.addToolBar("session")
         bar.setObjectName("session")
-        self.actions: dict[str, QAction] = {}
+        self.session_actions: dict[str, QAction] = {}  # (QWidget.actions() is Qt's)
         for name, text, slot, key in (
             ("new", "New session…", self.new_session, QKeySequence.StandardKey.New),
             ("open", "Open output folder…", self.choose_folder, QKeySequence.StandardKey.Open),
@@ -157,7 +160,7 @@ class MainWindow(QMainWindow):
                 action.setShortcut(key)
             action.triggered.connect(slot)
             bar.addAction(action)
-            self.actions[name] = action
+            self.session_actions[name] = action
         self.recent_menu = self.menuBar().addMenu("Recent sessions")
         self._fill_recent()
 
@@ -221,13 +224,13 @@ class MainWindow(QMainWindow):
         self.model = MovieModel(self)
         self.table.setModel(self.model)
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._show_current())
-        argv = store.setting(ARGV_SETTING)
+        argv = _watch_argv(store)
         if argv:
             self.form.set_settings(WatchSettings.from_argv(argv))
-        self._load_thresholds()
+        self._load_thresholds(store)
         self._remember(self.out)
         self.setWindowTitle(f"zorro Automator: {self.out}")
-        self.detail.show_movie(None, None, self.out)
+        self.detail.clear()
         self.refresh()
         return True
 
@@ -261,9 +264,9 @@ class MainWindow(QMainWindow):
         """Resume a paused session; start the folder's watcher again if none runs."""
         if self.store is not None and self.store.setting("control") == "pause":
             self.control("resume")
-        if self.store is not None and runner.watcher(self.out):
+        if self.store is not None and self.out is not None and runner.watcher(self.out):
             return
-        argv = self.store.setting(ARGV_SETTING) if self.store is not None else None
+        argv = _watch_argv(self.store) if self.store is not None else None
         if argv and self.setup_dock.isHidden():
             self.start_session(WatchSettings.from_argv(argv))
         else:
@@ -285,8 +288,9 @@ class MainWindow(QMainWindow):
         self._session([action])
 
     def selected_paths(self) -> list[str]:
-        rows = self.table.selectionModel().selectedRows()
-        return [self.model.movie(self.model.movie_id(i))["path"] for i in rows if self.model.movie_id(i) is not None]
+        ids = (self.model.movie_id(index) for index in self.table.selectionModel().selectedRows())
+        rows = (self.model.movie(movie_id) for movie_id in ids if movie_id is not None)
+        return [row["path"] for row in rows if row is not None]
 
     def exclude_selected(self) -> None:
         if paths := self.selected_paths():
@@ -294,7 +298,10 @@ class MainWindow(QMainWindow):
 
     def include_selected(self) -> None:
         """Undo an exclusion: queued again; a watcher takes the outputs already there as done."""
-        paths = [p for p in self.selected_paths() if self.store.movie(p).state == "excluded"]
+        store = self.store
+        if store is None:
+            return
+        paths = [p for p in self.selected_paths() if (m := store.movie(p)) is not None and m.state == "excluded"]
         if paths:
             self._session(["reprocess", *paths])
 
@@ -320,15 +327,15 @@ class MainWindow(QMainWindow):
         self.model.set_thresholds(self.filters())
         self._show_passing()
 
-    def _load_thresholds(self) -> None:
+    def _load_thresholds(self, store: SessionStore) -> None:
         """The thresholds of the folder's last export (the export command keeps them in the store)."""
         for key, check, spin in (
             ("export_max_drift", self.use_drift, self.max_drift),
             ("export_min_resolution", self.use_resolution, self.min_resolution),
         ):
-            value = self.store.setting(key)
+            value = store.setting(key)
             check.setChecked(value is not None)
-            if value is not None:
+            if isinstance(value, (int, float)):
                 spin.setValue(value)
         self._thresholds_changed()
 
@@ -340,24 +347,24 @@ class MainWindow(QMainWindow):
     # -- following ----------------------------------------------------------------------
 
     def refresh(self) -> None:
-        if self.store is None:
+        if self.store is None or self.out is None:
             return
         if self.model.refresh(self.store):
             self.plots.show_rows(self.model.rows)
             self._show_passing()
             self._show_current(only_if_changed=True)
-        self._status()
+        self._status(self.store, self.out)
 
-    def _status(self) -> None:
-        counts = self.store.counts()
+    def _status(self, store: SessionStore, out: Path) -> None:
+        counts = store.counts()
         failed = counts["failed"] + counts["incomplete"]
         self.counts_label.setText(
             f"found {sum(counts.values())} · ready {counts['ready']} · running {counts['running']} · "
             f"done {counts['done']} · failed {failed}"
         )
-        self.rate_label.setText(f"{self.store.throughput():.0f} movies/h")
-        holder = runner.watcher(self.out)
-        control = self.store.setting("control", "run")
+        self.rate_label.setText(f"{store.throughput():.0f} movies/h")
+        holder = runner.watcher(out)
+        control = store.setting("control", "run")
         self.watcher_label.setText(
             f"watcher: {holder}" + (" (paused)" if control == "pause" else "")
             if holder
@@ -386,7 +393,11 @@ class MainWindow(QMainWindow):
         row = None if movie_id is None else self.model.movie(movie_id)
         if only_if_changed and row == self.detail.shown:
             return
-        self.detail.show_movie(row, self.store.setting("input_dir") if self.store else None, self.out)
+        if row is None or self.store is None or self.out is None:
+            self.detail.clear()
+        else:
+            input_dir = self.store.setting("input_dir")
+            self.detail.show_movie(row, input_dir if isinstance(input_dir, str) else None, self.out)
         self.plots.select(movie_id)
 
     def select_movie(self, movie_id: int) -> None:
@@ -413,13 +424,13 @@ class MainWindow(QMainWindow):
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
         for path in self.recent():
-            self.recent_menu.addAction(path, lambda p=path: self.open_folder(p))
+            self.recent_menu.addAction(path, functools.partial(self.open_folder, path))
 
     def say(self, text: str) -> None:
         self.log.appendPlainText(f"[{time.strftime('%H:%M:%S')}] {text}")
         self.statusBar().showMessage(text.splitlines()[-1] if text else "", 8000)
 
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         if self.out is not None and runner.watcher(self.out):
             choice = self.close_choice or self.ask_keep_running()
             if choice == "cancel":
@@ -447,3 +458,18 @@ class MainWindow(QMainWindow):
         box.setObjectName("close_question")
         box.exec()
         return "keep" if box.clickedButton() is keep else "stop" if box.clickedButton() is stop else "cancel"
+
+
+def _watch_argv(store: SessionStore) -> list[str] | None:
+    """The ``zorro watch`` arguments a window started the folder's session with (None if none did)."""
+    argv = store.setting(ARGV_SETTING)
+    return [str(a) for a in argv] if isinstance(argv, list) and argv else None
+
+
+def _splitter(orientation: Qt.Orientation, *parts: tuple[QWidget, int]) -> QSplitter:
+    """A splitter of these widgets, each with its starting size (px)."""
+    splitter = QSplitter(orientation)
+    for widget, _ in parts:
+        splitter.addWidget(widget)
+    splitter.setSizes([size for _, size in parts])
+    return splitter

@@ -11,15 +11,60 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypedDict, Unpack
 
 from .export import Filters, export
 from .gains import register_gain
 from .scan import PRESETS, Scanner
 from .session import Progress, Session
-from .store import STATES, SessionStore
+from .store import JSON, STATES, SessionStore
+
+if TYPE_CHECKING:
+    from .executors import Executor
+    from .work import AlignParams, SessionParams
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
-def add_commands(commands, add_align_options: Callable, align_params: Callable) -> None:
+class AddAlignOptions(Protocol):
+    """``zorro align``'s options, added to a parser (:func:`zorro.cli._add_align_options`)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, orientation_default: str = ...) -> None: ...
+
+
+#: The :class:`zorro.Parameters` fields from the ``align`` options and a thread count (:func:`zorro.cli._params`).
+AlignParamsOf: TypeAlias = Callable[[argparse.Namespace, "int | None"], "AlignParams"]
+
+
+class _SessionOptions(TypedDict, total=False):
+    """What ``watch`` and ``batch`` set of a :class:`Session` beyond the common options."""
+
+    scanner: Scanner
+    files: list[str]
+    companion: str | None
+    settle: float
+    poll: float
+    newest_first: bool
+    exit_when_idle: float | None
+
+
+class _Status(TypedDict):
+    """What ``zorro session status`` shows (``--json``: as it prints it)."""
+
+    counts: dict[str, int]
+    movies_per_hour: float
+    parameters: JSON
+    control: JSON
+    last_errors: list[dict[str, str]]
+    warnings: list[str]
+
+
+#: What :func:`signal.signal` takes and gives back.
+_Handler: TypeAlias = "Callable[[int, FrameType | None], Any] | int | signal.Handlers | None"
+
+
+def add_commands(commands: Commands, add_align_options: AddAlignOptions, align_params: AlignParamsOf) -> None:
     """Add ``watch``, ``batch`` and ``session`` to the ``zorro`` parser. ``align_params(args,
     threads)`` gives the :class:`zorro.Parameters` fields from the ``align`` options."""
     watch = commands.add_parser(
@@ -103,7 +148,7 @@ CONTROLS = {
 }
 
 
-def _add_session_options(parser: argparse.ArgumentParser, add_align_options: Callable) -> None:
+def _add_session_options(parser: argparse.ArgumentParser, add_align_options: AddAlignOptions) -> None:
     add_align_options(parser, orientation_default="auto")
     run = parser.add_argument_group("where the work runs")
     run.add_argument("--workers", "-j", type=int, default=1, help="movies at once (default: 1)")
@@ -117,7 +162,9 @@ def _add_session_options(parser: argparse.ArgumentParser, add_align_options: Cal
     run.add_argument("--max-attempts", type=int, default=3, help="tries before a movie fails (default: 3)")
 
 
-def _params(args: argparse.Namespace, align_params: Callable, threads: int | None, store: SessionStore) -> dict:
+def _params(
+    args: argparse.Namespace, align_params: AlignParamsOf, threads: int | None, store: SessionStore
+) -> SessionParams:
     """The parameter set, JSON values only; a gain is registered and named by its copy."""
     align = align_params(args, threads)
     if args.gain is not None:
@@ -131,7 +178,7 @@ def _params(args: argparse.Namespace, align_params: Callable, threads: int | Non
     return {"format": args.format, "save_movie": args.save_movie, "report": not args.no_report, "align": align}
 
 
-def _executor(args: argparse.Namespace):
+def _executor(args: argparse.Namespace) -> Executor:
     from .executors import DaskExecutor, LocalExecutor, cluster_from_config, local_cluster
 
     if args.scheduler:
@@ -146,14 +193,18 @@ def _executor(args: argparse.Namespace):
 def _threads(args: argparse.Namespace) -> int | None:
     from numexpr3 import detect_number_of_cores
 
-    if args.threads:
-        return args.threads
+    threads: int | None = args.threads
+    workers: int = args.workers
+    if threads:
+        return threads
     if args.scheduler or args.cluster:
         return None  # each worker's own cores
-    return max(1, detect_number_of_cores() // max(1, args.workers))
+    return max(1, detect_number_of_cores() // max(1, workers))
 
 
-def _run(args: argparse.Namespace, align_params: Callable, quiet: bool, **session) -> dict[str, int]:
+def _run(
+    args: argparse.Namespace, align_params: AlignParamsOf, quiet: bool, **session: Unpack[_SessionOptions]
+) -> dict[str, int]:
     with SessionStore(args.out_dir) as store:
         params = _params(args, align_params, _threads(args), store)
     executor = _executor(args)
@@ -178,7 +229,7 @@ def _run(args: argparse.Namespace, align_params: Callable, quiet: bool, **sessio
         executor.close()
 
 
-def _interrupt(stop: threading.Event, previous) -> None:
+def _interrupt(stop: threading.Event, previous: _Handler) -> None:
     """First Ctrl-C: stop cleanly; the second one interrupts at once."""
     signal.signal(signal.SIGINT, previous)
     stop.set()
@@ -210,7 +261,7 @@ class _ProgressLine:
             self._last, self._shown = line, time.monotonic()
 
 
-def _cmd_watch(args: argparse.Namespace, align_params: Callable) -> int:
+def _cmd_watch(args: argparse.Namespace, align_params: AlignParamsOf) -> int:
     if not args.input_dir.is_dir():
         raise FileNotFoundError(f"no such folder: {args.input_dir}")
     preset = PRESETS[args.preset]
@@ -232,7 +283,7 @@ def _cmd_watch(args: argparse.Namespace, align_params: Callable) -> int:
     return 0
 
 
-def _cmd_batch(args: argparse.Namespace, align_params: Callable) -> int:
+def _cmd_batch(args: argparse.Namespace, align_params: AlignParamsOf) -> int:
     from ..cli import expand_patterns
 
     movies = [str(Path(m).absolute()) for m in expand_patterns(args.patterns)]
@@ -265,7 +316,7 @@ def _summary(counts: dict[str, int]) -> str:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     with SessionStore(args.out, create=False) as store:
-        report = {
+        report: _Status = {
             "counts": store.counts(),
             "movies_per_hour": round(store.throughput(), 1),
             "parameters": store.setting("parameters"),

@@ -13,9 +13,13 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from .work import run_movie
+from .work import Manifest, SessionParams, run_movie
+
+if TYPE_CHECKING:
+    from distributed import Future
+    from distributed.deploy.cluster import Cluster
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,7 @@ class Outcome:
     died or the task was cancelled, not the movie's fault)."""
 
     key: str
-    manifest: dict | None = None
+    manifest: Manifest | None = None
     error: BaseException | None = None
     lost: bool = False
 
@@ -36,7 +40,7 @@ class Executor(Protocol):
         """Movies that can run at once (the session keeps about twice as many in flight)."""
         ...
 
-    def submit(self, key: str, movie: str, out_dir: str, params: dict, param_hash: str) -> None:
+    def submit(self, key: str, movie: str, out_dir: str, params: SessionParams, param_hash: str) -> None:
         """Start aligning a movie; ``key`` is unique per attempt."""
         ...
 
@@ -55,12 +59,12 @@ class LocalExecutor:
     If a worker dies, the pool breaks: every movie in flight is reported lost and a new pool
     takes over."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
         self.workers = workers
         self._pool = self._new_pool()
-        self._futures: dict[cf.Future, str] = {}
+        self._futures: dict[cf.Future[Manifest], str] = {}
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(
@@ -70,7 +74,7 @@ class LocalExecutor:
     def capacity(self) -> int:
         return self.workers
 
-    def submit(self, key: str, movie: str, out_dir: str, params: dict, param_hash: str) -> None:
+    def submit(self, key: str, movie: str, out_dir: str, params: SessionParams, param_hash: str) -> None:
         try:
             future = self._pool.submit(run_movie, movie, out_dir, params, param_hash)
         except cf.BrokenExecutor:
@@ -82,7 +86,7 @@ class LocalExecutor:
         if not self._futures:
             return []
         done, _ = cf.wait(self._futures, timeout=timeout, return_when=cf.FIRST_COMPLETED)
-        outcomes = []
+        outcomes: list[Outcome] = []
         for future in done:
             key = self._futures.pop(future)
             if future.cancelled():
@@ -118,20 +122,21 @@ class DaskExecutor:
     and no Dask retries; a worker lost mid-movie surfaces as ``KilledWorker`` (clusters this
     module starts set ``allowed-failures`` to 0 so the scheduler does not re-run it itself)."""
 
-    def __init__(self, address: str | None = None, *, cluster=None):
+    def __init__(self, address: str | None = None, *, cluster: Cluster | None = None) -> None:
         from distributed import Client, as_completed
 
         if (address is None) == (cluster is None):
             raise ValueError("give a scheduler address or a cluster, not both or neither")
         self._cluster = cluster
         self.client = Client(address if cluster is None else cluster, set_as_default=False)
-        self._futures: dict[str, object] = {}
+        self._futures: dict[str, Future[Manifest]] = {}
         self._done = as_completed(loop=self.client.loop)
 
     def capacity(self) -> int:
-        return max(1, sum(self.client.nthreads().values()))
+        threads: dict[str, int] = self.client.nthreads()  # per worker address
+        return max(1, sum(threads.values()))
 
-    def submit(self, key: str, movie: str, out_dir: str, params: dict, param_hash: str) -> None:
+    def submit(self, key: str, movie: str, out_dir: str, params: SessionParams, param_hash: str) -> None:
         future = self.client.submit(run_movie, movie, out_dir, params, param_hash, key=key, pure=False, retries=0)
         self._futures[key] = future
         self._done.add(future)
@@ -142,7 +147,7 @@ class DaskExecutor:
         deadline = time.monotonic() + timeout
         while not self._done.has_ready() and self._futures and time.monotonic() < deadline:
             time.sleep(0.02)  # as_completed has no timed wait; its futures update in the background
-        outcomes = []
+        outcomes: list[Outcome] = []
         for future in self._done.next_batch(block=False) if self._done.has_ready() else ():
             if self._futures.pop(future.key, None) is None:
                 continue  # cancelled by the session
@@ -166,7 +171,7 @@ class DaskExecutor:
             self._cluster.close()
 
 
-def local_cluster(workers: int, **kwargs):
+def local_cluster(workers: int, **kwargs: object) -> Cluster:
     """A Dask LocalCluster of ``workers`` single-threaded processes on 127.0.0.1."""
     import dask
     from distributed import LocalCluster
@@ -180,7 +185,7 @@ def local_cluster(workers: int, **kwargs):
 _JOBQUEUE = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster"}
 
 
-def cluster_from_config(path: str | Path):
+def cluster_from_config(path: str | Path) -> Cluster:
     """A cluster from a TOML file: ``[cluster]`` with ``kind`` (local, slurm, pbs, sge) and the
     keyword arguments of that dask-jobqueue class (cores, memory, walltime, queue, ...) or
     ``workers`` for local; ``[adapt]`` with ``minimum``/``maximum`` jobs. Values are taken
@@ -191,6 +196,7 @@ def cluster_from_config(path: str | Path):
         config = tomllib.load(f)
     options = dict(config.get("cluster", {}))
     kind = options.pop("kind", None)
+    cluster: Cluster
     if kind == "local":
         cluster = local_cluster(int(options.pop("workers", 1)), **options)
     elif kind in _JOBQUEUE:

@@ -13,12 +13,39 @@ import csv
 import io
 import math
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypedDict
 
 from .._atomic import write_text_atomic
-from .store import SessionStore
+from .store import ResultRow, SessionStore
 
 STAR_NAME = "corrected_micrographs.star"
 CSV_NAME = "session.csv"
+
+
+class Measured(TypedDict):
+    """What :class:`Filters` judge a movie by (a store's result row, the GUI's table row)."""
+
+    state: str
+    resolution: float | None
+    drift_total: float | None
+
+
+class ExportRow(ResultRow):
+    """A result row as the export lists it: absolute paths of its outputs, and its verdict."""
+
+    micrograph: str
+    metadata: str
+    accepted: bool
+
+
+class Exported(TypedDict):
+    """What :func:`export` wrote: the two files, and how many micrographs each lists."""
+
+    star: Path
+    csv: Path
+    micrographs: int
+    accepted: int
 
 
 @dataclass(frozen=True)
@@ -30,7 +57,7 @@ class Filters:
     max_drift: float | None = None
     include_rejected: bool = False
 
-    def accepts(self, row: dict) -> bool:
+    def accepts(self, row: Measured) -> bool:
         if row["state"] != "done":
             return False
         if self.min_resolution is not None and not (row["resolution"] or math.inf) <= self.min_resolution:
@@ -38,15 +65,19 @@ class Filters:
         return self.max_drift is None or (row["drift_total"] or 0.0) <= self.max_drift
 
 
-def export(store: SessionStore, filters: Filters, *, cs: float = 2.7, amplitude_contrast: float = 0.1) -> dict:
+def export(store: SessionStore, filters: Filters, *, cs: float = 2.7, amplitude_contrast: float = 0.1) -> Exported:
     """Write ``OUT/corrected_micrographs.star`` and ``OUT/session.csv``; returns the paths and
     how many micrographs each holds."""
     folder = store.out_dir.resolve()
-    rows = store.results(states=("done", "excluded"))
-    for row in rows:
-        row["micrograph"] = str(folder / row["outputs"]["sum_dw"]["name"])
-        row["metadata"] = str(folder / row["outputs"]["star"]["name"])
-        row["accepted"] = filters.accepts(row)
+    rows = [
+        ExportRow(
+            **row,
+            micrograph=str(folder / row["outputs"]["sum_dw"]["name"]),
+            metadata=str(folder / row["outputs"]["star"]["name"]),
+            accepted=filters.accepts(row),
+        )
+        for row in store.results(states=("done", "excluded"))
+    ]
     chosen = [row for row in rows if row["accepted"] or filters.include_rejected]
     star = store.out_dir / STAR_NAME
     write_text_atomic(star, star_text(chosen, cs=cs, amplitude_contrast=amplitude_contrast))
@@ -55,30 +86,43 @@ def export(store: SessionStore, filters: Filters, *, cs: float = 2.7, amplitude_
     return {"star": star, "csv": table, "micrographs": len(chosen), "accepted": sum(r["accepted"] for r in rows)}
 
 
-def star_text(rows: list[dict], *, cs: float, amplitude_contrast: float) -> str:
-    groups: dict[tuple, int] = {}
+def star_text(rows: list[ExportRow], *, cs: float, amplitude_contrast: float) -> str:
+    groups: dict[tuple[float | None, float | None], int] = {}
     for row in rows:
         groups.setdefault((row["pixel_size"], row["voltage"]), len(groups) + 1)
     lines = ["", "# version 30001 (written by zorro)", "", "data_optics", "", "loop_"]
-    optics = ("OpticsGroupName", "OpticsGroup", "MicrographOriginalPixelSize", "Voltage", "SphericalAberration")
-    optics += ("AmplitudeContrast", "MicrographPixelSize")
+    optics = (
+        "OpticsGroupName",
+        "OpticsGroup",
+        "MicrographOriginalPixelSize",
+        "Voltage",
+        "SphericalAberration",
+        "AmplitudeContrast",
+        "MicrographPixelSize",
+    )
     lines += [f"_rln{name} #{k + 1}" for k, name in enumerate(optics)]
     for (pixel, voltage), group in groups.items():
         lines.append(
             f"opticsGroup{group} {group} {_num(pixel)} {_num(voltage)} {cs:.6f} {amplitude_contrast:.6f} {_num(pixel)}"
         )
     lines += ["", "", "# version 30001", "", "data_micrographs", "", "loop_"]
-    columns = ("MicrographName", "MicrographMetadata", "OpticsGroup", "AccumMotionTotal")
-    columns += ("AccumMotionEarly", "AccumMotionLate")
+    columns = (
+        "MicrographName",
+        "MicrographMetadata",
+        "OpticsGroup",
+        "AccumMotionTotal",
+        "AccumMotionEarly",
+        "AccumMotionLate",
+    )
     lines += [f"_rln{name} #{k + 1}" for k, name in enumerate(columns)]
     for row in rows:
         group = groups[(row["pixel_size"], row["voltage"])]
-        motion = " ".join(_num(row[k]) for k in ("drift_total", "drift_early", "drift_late"))
+        motion = " ".join(_num(v) for v in (row["drift_total"], row["drift_early"], row["drift_late"]))
         lines.append(f"{_quoted(row['micrograph'])} {_quoted(row['metadata'])} {group} {motion}")
     return "\n".join(lines) + "\n\n"
 
 
-def csv_text(store: SessionStore, results: list[dict]) -> str:
+def csv_text(store: SessionStore, results: list[ExportRow]) -> str:
     """Every movie of the session, with its state and (when done) metrics and acceptance."""
     by_path = {row["path"]: row for row in results}
     fields = ["movie", "state", "attempts", "last_error", "frames", "dose", "drift_total", "drift_early"]
@@ -87,20 +131,20 @@ def csv_text(store: SessionStore, results: list[dict]) -> str:
     writer = csv.DictWriter(out, fields, lineterminator="\n")
     writer.writeheader()
     for movie in store.movies():
-        row = by_path.get(movie.path, {})
+        row = by_path.get(movie.path)
         writer.writerow(
             {
                 "movie": movie.path,
                 "state": movie.state,
                 "attempts": movie.attempts,
                 "last_error": movie.last_error or "",
-                **{k: row.get(k, "") for k in fields[4:]},
+                **{k: "" if row is None else row.get(k, "") for k in fields[4:]},
             }
         )
     return out.getvalue()
 
 
-def _num(value) -> str:
+def _num(value: float | None) -> str:
     return "0.000000" if value is None else f"{value:.6f}"
 
 

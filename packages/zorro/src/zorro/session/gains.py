@@ -13,10 +13,10 @@ import shutil
 from pathlib import Path
 
 from .._atomic import write_atomic
-from .store import SessionStore
+from .store import GainRow, SessionStore, StoreError
 
 
-def content_hash(path: str | os.PathLike) -> str:
+def content_hash(path: str | os.PathLike[str]) -> str:
     """SHA-256 of a file's content, 16 hex digits."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -25,19 +25,25 @@ def content_hash(path: str | os.PathLike) -> str:
     return digest.hexdigest()[:16]
 
 
-def register_gain(store: SessionStore, path: str | os.PathLike, orientation: str | None = None) -> dict:
+def register_gain(store: SessionStore, path: str | os.PathLike[str], orientation: str | None = None) -> GainRow:
     """Register the gain at ``path`` (copying it into the session once); an ``orientation``
     given replaces the stored one. Returns the registry row: hash, source, copy, orientation."""
-    path = Path(path)
-    digest = content_hash(path)
+    source = Path(path)
+    digest = content_hash(source)
     known = store.gain(digest)
-    copy = store.out_dir / "gains" / f"{digest}{''.join(path.suffixes)}"
+    copy = store.out_dir / "gains" / f"{digest}{''.join(source.suffixes)}"
     if not copy.exists():
         copy.parent.mkdir(exist_ok=True)
-        write_atomic(copy, lambda tmp: shutil.copyfile(path, tmp))
-    if known is None or (orientation is not None and orientation != known["orientation"]):
-        store.register_gain(digest, str(path.resolve()), str(copy), orientation or (known or {}).get("orientation"))
-    return store.gain(digest)
+
+        def copy_to(tmp: Path) -> None:
+            shutil.copyfile(source, tmp)
+
+        write_atomic(copy, copy_to)
+    if known is None:
+        return store.register_gain(digest, str(source.resolve()), str(copy), orientation)
+    if orientation is not None and orientation != known["orientation"]:
+        return store.register_gain(digest, str(source.resolve()), str(copy), orientation)
+    return known
 
 
 def orient_gain(store: SessionStore, digest: str, movies: list[str]) -> str:
@@ -45,6 +51,8 @@ def orient_gain(store: SessionStore, digest: str, movies: list[str]) -> str:
     from ..gain_orient import find_gain_orientation
 
     row = store.gain(digest)
+    if row is None:
+        raise StoreError(f"no gain reference {digest} is registered in {store.out_dir}")
     best, scores = find_gain_orientation(movies, row["copy"])
     store.register_gain(digest, row["source"], row["copy"], best)
     store.log(

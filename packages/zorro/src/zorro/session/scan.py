@@ -56,7 +56,7 @@ def companion_path(movie: Path, kind: str | None) -> Path | None:
     raise ValueError(f"unknown companion kind {kind!r}; choose epu or mdoc")
 
 
-def glob_regex(pattern: str) -> re.Pattern:
+def glob_regex(pattern: str) -> re.Pattern[str]:
     """A glob as a regular expression on '/'-separated relative paths: ``*`` and ``?`` stay
     inside one folder, ``**/`` matches any number of folders, ``{a,b}`` either, ``[...]`` a class."""
     out, i = "", 0
@@ -134,13 +134,13 @@ class Scanner:
                     continue
 
 
-def missing_companion(path: str | os.PathLike, companion: str | None) -> str | None:
+def missing_companion(path: str | os.PathLike[str], companion: str | None) -> str | None:
     """The name of the companion file a movie still waits for, or None."""
     wanted = companion_path(Path(path), companion)
     return wanted.name if wanted is not None and not wanted.exists() else None
 
 
-def incompleteness(path: str | os.PathLike) -> str | None:
+def incompleteness(path: str | os.PathLike[str]) -> str | None:
     """Why a settled file is not a complete movie (None if it is): its header and size
     disagree, or a TIFF page lies past its end."""
     path = Path(path)

@@ -8,12 +8,14 @@ manifest a worker wrote before the kill is taken as done without being redone.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +23,8 @@ from .._errors import InputError, ZorroError
 from .executors import Executor, Outcome
 from .gains import content_hash, orient_gain
 from .scan import Scanner, incompleteness, missing_companion
-from .store import SessionStore
-from .work import output_dir, read_manifest
+from .store import Outputs, SessionStore
+from .work import Manifest, SessionParams, output_dir, read_manifest
 
 LOCK_NAME = "zorro-session.lock"
 
@@ -35,7 +37,7 @@ class SessionLock:
     """An exclusive lock on ``OUT/zorro-session.lock`` (flock: released by the kernel when
     its holder dies, even by ``kill -9``); the file says who holds it."""
 
-    def __init__(self, out_dir: str | os.PathLike):
+    def __init__(self, out_dir: str | os.PathLike[str]) -> None:
         self.path = Path(out_dir) / LOCK_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -56,14 +58,28 @@ class SessionLock:
 
 
 def _lock(fd: int) -> None:
-    try:
-        import fcntl
-    except ImportError:  # Windows
+    if sys.platform == "win32":
         import msvcrt
 
         msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
     else:
+        import fcntl
+
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+class _Every:
+    """Whether something done every ``period`` seconds is due (asking takes it as done)."""
+
+    def __init__(self, period: float) -> None:
+        self.period = period
+        self._last = -math.inf
+
+    def due(self, now: float) -> bool:
+        if now - self._last < self.period:
+            return False
+        self._last = now
+        return True
 
 
 @dataclass
@@ -86,7 +102,7 @@ class Session:
     first ready movies once, unless the registry knows it."""
 
     out_dir: Path
-    params: dict
+    params: SessionParams
     executor: Executor
     scanner: Scanner | None = None
     files: list[str] | None = None
@@ -139,45 +155,59 @@ class Session:
         if self.params["align"].get("gain_orientation") != "auto":
             self._use_parameters(store)
 
-    def _use_parameters(self, store: SessionStore) -> None:
-        self._param_hash = store.add_parameter_set(self.params)
-        store.set_settings(parameters=self._param_hash)
-        store.mark_outdated(self._param_hash)
+    def _use_parameters(self, store: SessionStore) -> str:
+        """Settle the parameter set (done movies of others become outdated); returns its hash."""
+        self._param_hash = digest = store.add_parameter_set(self.params)
+        store.set_settings(parameters=digest)
+        store.mark_outdated(digest)
         for movie in store.movies(["done"]):  # done, but are its outputs still there?
-            if read_manifest(movie.path, self._out(movie.path), self._param_hash) is None:
+            if read_manifest(movie.path, self._out(movie.path), digest) is None:
                 store.requeue(movie.id, "its outputs are missing or incomplete")
+        return digest
 
     def _loop(self, store: SessionStore, stop: threading.Event) -> None:
-        last_scan = last_beat = 0.0
+        scan, beat = _Every(self.poll), _Every(self.lease / 3)
         idle_since = time.monotonic()
         while not stop.is_set():
             now = time.monotonic()
             control = store.setting("control", "run")  # `zorro session pause | resume | stop`
             if control == "stop":
                 return
-            if now - last_scan >= self.poll:
-                self._scan(store)
-                last_scan = now
-            if control != "pause":  # paused: the running movies finish, no new ones start
-                self._fill(store)
-            outcomes = self.executor.results(timeout=min(self.poll, 0.5) if self._keys else 0)
-            for outcome in outcomes:
-                self._record(store, outcome)
-            if now - last_beat >= self.lease / 3:
-                store.renew(self.owner, self.lease)
-                last_beat = now
-            counts = store.counts()
-            if self.on_progress is not None:
-                self.on_progress(Progress(counts, store.throughput(), len(self._keys)))
-            busy = self._keys or any(counts[s] for s in ("seen", "settling", "ready"))
-            if busy or outcomes:
+            recorded = self._step(store, scan=scan.due(now), fill=control != "pause", beat=beat.due(now))
+            busy = self._report(store)
+            if busy or recorded:
                 idle_since = now
-            if self.files is not None and not busy:
+            if self._finished(busy, idle=now - idle_since):
                 return
-            if self.exit_when_idle is not None and now - idle_since >= self.exit_when_idle:
-                return
-            if not outcomes and not self._keys:
+            if not recorded and not self._keys:
                 stop.wait(min(self.poll, 0.5))
+
+    def _step(self, store: SessionStore, *, scan: bool, fill: bool, beat: bool) -> int:
+        """One round of the loop: scan, start movies (unless paused: the running ones finish, no
+        new ones start), record the outcomes, renew the leases. Returns how many were recorded."""
+        if scan:
+            self._scan(store)
+        if fill:
+            self._fill(store)
+        outcomes = self.executor.results(timeout=min(self.poll, 0.5) if self._keys else 0)
+        for outcome in outcomes:
+            self._record(store, outcome)
+        if beat:
+            store.renew(self.owner, self.lease)
+        return len(outcomes)
+
+    def _report(self, store: SessionStore) -> bool:
+        """Tell ``on_progress``; True while movies are in flight or wait to be."""
+        counts = store.counts()
+        if self.on_progress is not None:
+            self.on_progress(Progress(counts, store.throughput(), len(self._keys)))
+        return bool(self._keys) or any(counts[s] for s in ("seen", "settling", "ready"))
+
+    def _finished(self, busy: bool, idle: float) -> bool:
+        """``files``: done once every one has an outcome; both: after ``exit_when_idle`` s idle."""
+        if self.files is not None and not busy:
+            return True
+        return self.exit_when_idle is not None and idle >= self.exit_when_idle
 
     def _stop(self, store: SessionStore) -> None:
         for key in list(self._keys):
@@ -191,25 +221,22 @@ class Session:
     def _out(self, movie: str) -> Path:
         return output_dir(movie, None if self.scanner is None else self.scanner.root, self.out_dir)
 
-    def _outputs(self, movie: str, manifest: dict) -> dict:
+    def _outputs(self, movie: str, manifest: Manifest) -> Outputs:
         """The manifest's outputs, named relative to the session folder (as the store keeps them)."""
         folder = self._out(movie).relative_to(self.out_dir)
         return {
             kind: {**entry, "name": (folder / entry["name"]).as_posix()} for kind, entry in manifest["outputs"].items()
         }
 
-    def _scan(self, store: SessionStore) -> None:
+    def _candidates(self) -> Iterable[tuple[str, int, float]]:
+        """``(path, size, mtime)`` of the movies to watch: the scanner's, or the given files that exist."""
         if self.scanner is not None:
-            store.observe(self.scanner.scan())
-        else:
-            files = []
-            for path in self.files:
-                try:
-                    st = Path(path).stat()
-                except FileNotFoundError:
-                    continue
-                files.append((str(Path(path).absolute()), st.st_size, st.st_mtime))
-            store.observe(files)
+            return self.scanner.scan()
+        assert self.files is not None  # __post_init__: a scanner or files
+        return _existing(self.files)
+
+    def _scan(self, store: SessionStore) -> None:
+        store.observe(self._candidates())
         for movie in store.settled(self.settle):
             if missing_companion(movie.path, self.companion):
                 continue  # it stays settled and is looked at again at the next scan
@@ -222,24 +249,27 @@ class Session:
 
     def _fill(self, store: SessionStore) -> None:
         """Keep about twice the executor's capacity in flight (the queue stays on our side)."""
-        if self._param_hash is None and not self._resolve_gain(store):
+        param_hash = self._param_hash or self._resolve_gain(store)
+        if param_hash is None:
             return
         room = 2 * self.executor.capacity() - len(self._keys)
         for movie in store.claim(room, self.owner, self.lease, newest_first=self.newest_first):
             out = self._out(movie.path)
-            manifest = read_manifest(movie.path, out, self._param_hash)
+            manifest = read_manifest(movie.path, out, param_hash)
             if manifest is not None:  # a worker finished it before the watcher could record it
-                store.adopt(movie.id, self._param_hash, manifest["metrics"], self._outputs(movie.path, manifest))
+                store.adopt(movie.id, param_hash, manifest["metrics"], self._outputs(movie.path, manifest))
                 continue
             key = f"zorro-{movie.id}-{movie.attempts}-{uuid.uuid4().hex[:8]}"
             self._keys[key] = (movie.id, movie.path)
-            self.executor.submit(key, movie.path, str(out), self.params, self._param_hash)
+            self.executor.submit(key, movie.path, str(out), self.params, param_hash)
 
     def _record(self, store: SessionStore, outcome: Outcome) -> None:
         movie_id, path = self._keys.pop(outcome.key)
         if outcome.manifest is not None:
-            manifest = outcome.manifest
-            store.finish(movie_id, self.owner, self._param_hash, manifest["metrics"], self._outputs(path, manifest))
+            manifest = outcome.manifest  # written for the parameter set the movie was submitted with
+            store.finish(
+                movie_id, self.owner, manifest["param_hash"], manifest["metrics"], self._outputs(path, manifest)
+            )
             return
         error = outcome.error
         if outcome.lost:
@@ -251,20 +281,20 @@ class Session:
 
     # -- the gain reference -----------------------------------------------------------
 
-    def _resolve_gain(self, store: SessionStore) -> bool:
+    def _resolve_gain(self, store: SessionStore) -> str | None:
         """With orientation "auto": look the gain up, else orient it on the first ready movies
-        (up to 3, once). True when the parameter set is settled."""
+        (up to 3, once). Returns the parameter hash once the parameter set is settled."""
         align = self.params["align"]
-        row = store.gain(content_hash(align["gain"]))
-        if row is None or row["orientation"] is None:
+        digest = content_hash(align["gain"])
+        row = store.gain(digest)
+        orientation = None if row is None else row["orientation"]
+        if orientation is None:
             ready = [m.path for m in store.movies(["ready"])][:3]
             if not ready:
-                return False
-            orient_gain(store, row["hash"], ready)
-            row = store.gain(row["hash"])
-        self.params = {**self.params, "align": {**align, "gain_orientation": row["orientation"]}}
-        self._use_parameters(store)
-        return True
+                return None
+            orientation = orient_gain(store, digest, ready)
+        self.params = {**self.params, "align": {**align, "gain_orientation": orientation}}
+        return self._use_parameters(store)
 
     def _watch_gain(self, store: SessionStore) -> None:
         """Report a gain reference overwritten mid-session (the session keeps its copy)."""
@@ -282,3 +312,13 @@ class Session:
                 if self.on_progress is not None:
                     self.on_progress(Progress(store.counts(), 0.0, len(self._keys), "the gain reference changed"))
         self._gain_stat = stat
+
+
+def _existing(files: list[str]) -> Iterator[tuple[str, int, float]]:
+    """``(absolute path, size, mtime)`` of the files that exist."""
+    for path in files:
+        try:
+            st = Path(path).stat()
+        except FileNotFoundError:
+            continue
+        yield str(Path(path).absolute()), st.st_size, st.st_mtime

@@ -24,10 +24,11 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias, TypedDict
 
 from .._errors import ZorroError
 
@@ -143,7 +144,79 @@ class MovieRow:
     lease_expires: float | None
 
 
-def parameter_hash(params: dict) -> str:
+#: A value as JSON holds it (settings and parameter sets are stored as JSON).
+JSON: TypeAlias = "Mapping[str, JSON] | Sequence[JSON] | str | int | float | bool | None"
+
+
+class Metrics(TypedDict, total=False):
+    """What a worker measured on a movie (see :data:`METRICS`); a metric left out is stored as NULL."""
+
+    frames: int
+    dose: float
+    drift_total: float | None
+    drift_early: float | None
+    drift_late: float | None
+    resolution: float | None
+    seconds: float
+    pixel_size: float | None
+    voltage: float | None
+
+
+class OutputEntry(TypedDict):
+    """One output file of a movie: its name and its size in bytes."""
+
+    name: str
+    size: int
+
+
+#: Each kind of output (``sum``, ``sum_dw``, ``star``, ``json``, ``report``...) and its file.
+Outputs: TypeAlias = dict[str, OutputEntry]
+
+
+class ResultRow(TypedDict):
+    """A movie with its metrics, as :meth:`SessionStore.results` gives it (output names are
+    relative to the session folder)."""
+
+    id: int
+    path: str
+    state: str
+    finished: float | None
+    param_hash: str | None
+    frames: int | None
+    dose: float | None
+    drift_total: float | None
+    drift_early: float | None
+    drift_late: float | None
+    resolution: float | None
+    seconds: float | None
+    pixel_size: float | None
+    voltage: float | None
+    outputs: Outputs
+
+
+class EventRow(TypedDict):
+    """One entry of the event log, with the path of the movie it names (None if none)."""
+
+    id: int
+    time: float
+    movie_id: int | None
+    kind: str
+    detail: str
+    path: str | None
+
+
+class GainRow(TypedDict):
+    """A registered gain reference: content hash, where it came from, the session's copy and
+    the orientation found for it (None until known)."""
+
+    hash: str
+    source: str
+    copy: str
+    orientation: str | None
+    registered: float
+
+
+def parameter_hash(params: Mapping[str, object]) -> str:
     """Content hash of a parameter set: SHA-256 of its canonical JSON (sorted keys), 16 hex digits."""
     text = json.dumps(params, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -156,7 +229,7 @@ class SessionStore:
     ...     store.counts()
     """
 
-    def __init__(self, out_dir: str | Path, *, create: bool = True, busy_timeout: float = 30.0):
+    def __init__(self, out_dir: str | Path, *, create: bool = True, busy_timeout: float = 30.0) -> None:
         self.out_dir = Path(out_dir)
         self.path = self.out_dir / STORE_NAME
         if not create and not self.path.is_file():
@@ -181,7 +254,7 @@ class SessionStore:
     def __enter__(self) -> SessionStore:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @contextmanager
@@ -210,16 +283,17 @@ class SessionStore:
                 _log(db, "schema", None, f"migrated from version {version} to {SCHEMA_VERSION}")
 
     def schema_version(self) -> int:
-        return self._db.execute("PRAGMA user_version").fetchone()[0]
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     # -- settings, parameter sets, events -------------------------------------------
 
-    def setting(self, key: str, default=None):
+    def setting(self, key: str, default: JSON = None) -> JSON:
         """A session setting (any JSON value), ``default`` if unset."""
         row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        value: JSON = default if row is None else json.loads(row[0])
+        return value
 
-    def set_settings(self, **values) -> None:
+    def set_settings(self, **values: JSON) -> None:
         """Store settings (JSON values); each change is logged as an event."""
         with self._write() as db:
             for key, value in values.items():
@@ -229,7 +303,7 @@ class SessionStore:
                     db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, text))
                     _log(db, "setting", None, f"{key} = {text}")
 
-    def add_parameter_set(self, params: dict) -> str:
+    def add_parameter_set(self, params: Mapping[str, object]) -> str:
         """Store a parameter set (JSON-able dict) under its content hash; returns the hash."""
         digest = parameter_hash(params)
         with self._write() as db:
@@ -239,18 +313,19 @@ class SessionStore:
             )
         return digest
 
-    def parameter_set(self, digest: str) -> dict:
+    def parameter_set(self, digest: str) -> dict[str, JSON]:
         row = self._db.execute("SELECT params FROM parameter_sets WHERE hash = ?", (digest,)).fetchone()
         if row is None:
             raise StoreError(f"no parameter set {digest} in {self.path}")
-        return json.loads(row[0])
+        params: dict[str, JSON] = json.loads(row[0])
+        return params
 
     def log(self, kind: str, detail: str = "", movie_id: int | None = None) -> None:
         """Append an event."""
         with self._write() as db:
             _log(db, kind, movie_id, detail)
 
-    def events(self, limit: int = 50, kind: str | None = None) -> list[dict]:
+    def events(self, limit: int = 50, kind: str | None = None) -> list[EventRow]:
         """The latest events, newest first."""
         where, args = ("WHERE kind = ?", (kind,)) if kind else ("", ())
         rows = self._db.execute(
@@ -258,7 +333,17 @@ class SessionStore:
             f"{where} ORDER BY e.id DESC LIMIT ?",
             (*args, limit),
         )
-        return [dict(row) for row in rows]
+        return [
+            EventRow(
+                id=row["id"],
+                time=row["time"],
+                movie_id=row["movie_id"],
+                kind=row["kind"],
+                detail=row["detail"],
+                path=row["path"],
+            )
+            for row in rows
+        ]
 
     # -- the file system's view -----------------------------------------------------
 
@@ -351,7 +436,7 @@ class SessionStore:
                 (time.time() + lease, owner),
             ).rowcount
 
-    def finish(self, movie_id: int, owner: str, param_hash: str, metrics: dict, outputs: dict) -> bool:
+    def finish(self, movie_id: int, owner: str, param_hash: str, metrics: Metrics, outputs: Outputs) -> bool:
         """Record a movie done with ``param_hash``; False (nothing written) if ``owner`` no longer
         holds its lease (it was excluded, reprocessed or recovered meanwhile)."""
         now = time.time()
@@ -421,7 +506,7 @@ class SessionStore:
                 _log(db, "ready", movie_id, reason)
         return len(ids)
 
-    def adopt(self, movie_id: int, param_hash: str, metrics: dict, outputs: dict) -> None:
+    def adopt(self, movie_id: int, param_hash: str, metrics: Metrics, outputs: Outputs) -> None:
         """Record as done a movie whose complete outputs were found on disk (a manifest for
         ``param_hash`` written by a worker whose result the store never got)."""
         now = time.time()
@@ -527,7 +612,7 @@ class SessionStore:
             counts[state] = n
         return counts
 
-    def results(self, *, states: Iterable[str] = ("done",)) -> list[dict]:
+    def results(self, *, states: Iterable[str] = ("done",)) -> list[ResultRow]:
         """Movies with their metrics, oldest file first. ``outputs`` maps each kind of output
         (``sum``, ``sum_dw``, ``star``, ``json``, ``report``...) to its ``name`` (a path relative
         to the session folder) and ``size`` in bytes."""
@@ -536,12 +621,12 @@ class SessionStore:
             f"{_RESULTS} WHERE m.state IN ({_marks(states)}) ORDER BY m.mtime, m.id",
             states,
         )
-        return [{**dict(row), "outputs": json.loads(row["outputs"])} for row in rows]
+        return [_result(row) for row in rows]
 
-    def result(self, movie_id: int) -> dict | None:
+    def result(self, movie_id: int) -> ResultRow | None:
         """One movie as :meth:`results` gives it (any state), None if it has no metrics."""
         row = self._db.execute(f"{_RESULTS} WHERE m.id = ?", (movie_id,)).fetchone()
-        return None if row is None else {**dict(row), "outputs": json.loads(row["outputs"])}
+        return None if row is None else _result(row)
 
     def throughput(self, window: float = 3600.0) -> float:
         """Movies done per hour over the last ``window`` seconds (or since the first, if later)."""
@@ -552,7 +637,7 @@ class SessionStore:
         first = self._db.execute("SELECT MIN(started) FROM movies WHERE started >= ?", (now - window,)).fetchone()[0]
         if not done or first is None:
             return 0.0
-        return done * 3600.0 / max(now - first, 1.0)
+        return float(done * 3600.0 / max(now - first, 1.0))
 
     def last_errors(self, limit: int = 5) -> list[tuple[str, str]]:
         """(path, error) of the movies that failed or are incomplete, latest first."""
@@ -563,16 +648,25 @@ class SessionStore:
 
     # -- gain references --------------------------------------------------------------
 
-    def gain(self, digest: str) -> dict | None:
+    def gain(self, digest: str) -> GainRow | None:
         row = self._db.execute("SELECT * FROM gains WHERE hash = ?", (digest,)).fetchone()
-        return None if row is None else dict(row)
+        if row is None:
+            return None
+        return GainRow(
+            hash=row["hash"],
+            source=row["source"],
+            copy=row["copy"],
+            orientation=row["orientation"],
+            registered=row["registered"],
+        )
 
-    def register_gain(self, digest: str, source: str, copy: str, orientation: str | None) -> None:
+    def register_gain(self, digest: str, source: str, copy: str, orientation: str | None) -> GainRow:
+        """Register (or register again) a gain reference; returns its row as stored."""
+        gain = GainRow(hash=digest, source=source, copy=copy, orientation=orientation, registered=time.time())
         with self._write() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO gains VALUES (?, ?, ?, ?, ?)", (digest, source, copy, orientation, time.time())
-            )
+            db.execute("INSERT OR REPLACE INTO gains VALUES (:hash, :source, :copy, :orientation, :registered)", gain)
             _log(db, "gain", None, f"{source} registered as {digest}, orientation {orientation}")
+        return gain
 
 
 _RESULTS = (
@@ -580,6 +674,27 @@ _RESULTS = (
     "x.drift_late, x.resolution, x.seconds, x.pixel_size, x.voltage, x.outputs "
     "FROM movies m JOIN metrics x ON x.movie_id = m.id"
 )
+
+
+def _result(row: sqlite3.Row) -> ResultRow:
+    """A row of the ``_RESULTS`` query, its outputs decoded."""
+    return ResultRow(
+        id=row["id"],
+        path=row["path"],
+        state=row["state"],
+        finished=row["finished"],
+        param_hash=row["param_hash"],
+        frames=row["frames"],
+        dose=row["dose"],
+        drift_total=row["drift_total"],
+        drift_early=row["drift_early"],
+        drift_late=row["drift_late"],
+        resolution=row["resolution"],
+        seconds=row["seconds"],
+        pixel_size=row["pixel_size"],
+        voltage=row["voltage"],
+        outputs=json.loads(row["outputs"]),
+    )
 
 
 def _changed_state(state: str) -> str:
@@ -591,7 +706,7 @@ def _changed_state(state: str) -> str:
     return state  # running, failed, excluded: the outcome (or the user's choice) stands
 
 
-def _put_metrics(db: sqlite3.Connection, movie_id: int, param_hash: str, metrics: dict, outputs: dict) -> None:
+def _put_metrics(db: sqlite3.Connection, movie_id: int, param_hash: str, metrics: Metrics, outputs: Outputs) -> None:
     values = [metrics.get(name) for name in METRICS]
     db.execute(
         f"INSERT OR REPLACE INTO metrics (movie_id, param_hash, {', '.join(METRICS)}, outputs) "
@@ -606,7 +721,7 @@ def _log(db: sqlite3.Connection, kind: str, movie_id: int | None, detail: str) -
     )
 
 
-def _marks(values) -> str:
+def _marks(values: Sized) -> str:
     return ",".join("?" * len(values))
 
 

@@ -12,17 +12,50 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._atomic import write_text_atomic
 from ..outputs import movie_stem
+from .store import Metrics, Outputs
+
+if TYPE_CHECKING:
+    from ..engine import Result
 
 MANIFEST_VERSION = 1
 EARLY_DOSE = 4.0  # e⁻/Å²: RELION's split of accumulated motion into early and late
 
+#: The :class:`zorro.Parameters` fields, as keywords of :func:`zorro.pipeline.process`
+#: (JSON values only in a session: paths as strings).
+AlignParams: TypeAlias = dict[str, Any]
 
-def output_dir(movie: str | os.PathLike, input_root: str | os.PathLike | None, out_root: str | os.PathLike) -> Path:
+
+class SessionParams(TypedDict):
+    """A session's parameter set: what :func:`run_movie` passes to :func:`zorro.pipeline.process`."""
+
+    format: str
+    save_movie: bool
+    report: bool
+    align: AlignParams
+
+
+class Manifest(TypedDict):
+    """What a worker wrote when a movie's work was complete (``<stem>.manifest.json``)."""
+
+    version: int
+    movie: str
+    movie_size: int
+    movie_mtime: float
+    param_hash: str
+    outputs: Outputs  # names relative to the movie's output folder
+    metrics: Metrics
+
+
+def output_dir(
+    movie: str | os.PathLike[str], input_root: str | os.PathLike[str] | None, out_root: str | os.PathLike[str]
+) -> Path:
     """Where a movie's outputs go: its folder relative to the session's input folder, mirrored
     under the output folder (EPU's GridSquare folders hold movies of equal names), or the
     output folder itself for movies outside the input folder (or without one: ``batch``)."""
@@ -36,15 +69,15 @@ def output_dir(movie: str | os.PathLike, input_root: str | os.PathLike | None, o
     return out / relative
 
 
-def manifest_path(movie: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+def manifest_path(movie: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
     return Path(out_dir) / f"{movie_stem(movie)}.manifest.json"
 
 
-def read_manifest(movie: str | os.PathLike, out_dir: str | os.PathLike, param_hash: str) -> dict | None:
+def read_manifest(movie: str | os.PathLike[str], out_dir: str | os.PathLike[str], param_hash: str) -> Manifest | None:
     """The movie's manifest if its work is complete for ``param_hash`` and the movie file as
     it is now; None otherwise (missing, other parameters, changed movie, missing output)."""
     try:
-        manifest = json.loads(manifest_path(movie, out_dir).read_text(encoding="utf-8"))
+        manifest: Manifest = json.loads(manifest_path(movie, out_dir).read_text(encoding="utf-8"))
         st = Path(movie).stat()
     except (OSError, ValueError):
         return None
@@ -64,7 +97,7 @@ def read_manifest(movie: str | os.PathLike, out_dir: str | os.PathLike, param_ha
     return manifest
 
 
-def run_movie(movie: str, out_dir: str, params: dict, param_hash: str) -> dict:
+def run_movie(movie: str, out_dir: str, params: SessionParams, param_hash: str) -> Manifest:
     """Align ``movie`` with ``params`` (``format``, ``save_movie``, ``report`` and ``align``:
     the :class:`zorro.Parameters` fields), write its outputs in ``out_dir``, then its
     manifest; returns the manifest. Raises what the alignment raises."""
@@ -82,7 +115,7 @@ def run_movie(movie: str, out_dir: str, params: dict, param_hash: str) -> dict:
     )
     metrics = movie_metrics(result)
     metrics["seconds"] = time.perf_counter() - start
-    manifest = {
+    manifest: Manifest = {
         "version": MANIFEST_VERSION,
         "movie": str(movie),
         "movie_size": st.st_size,
@@ -95,7 +128,7 @@ def run_movie(movie: str, out_dir: str, params: dict, param_hash: str) -> dict:
     return manifest
 
 
-def movie_metrics(result) -> dict:
+def movie_metrics(result: Result) -> Metrics:
     """Frames, dose (e⁻/Å²), accumulated motion total/early/late in Å (RELION's definition: the
     path length of the trajectory, split where the exposure reaches 4 e⁻/Å²) and the FRC
     resolution (Å) of the even/odd aligned sums. Å values are None without a pixel size."""
@@ -106,7 +139,10 @@ def movie_metrics(result) -> dict:
     exposure = p.get("pre_exposure", 0.0) + per_frame * np.arange(1, len(result.shifts))
     early = float(steps[exposure < EARLY_DOSE].sum())
     late = float(steps[exposure >= EARLY_DOSE].sum())
-    angstrom = (lambda v: v * pixel) if pixel else (lambda v: None)
+
+    def angstrom(value: float) -> float | None:
+        return value * pixel if pixel else None
+
     return {
         "frames": result.frames,
         "dose": per_frame * result.frames,
@@ -119,18 +155,20 @@ def movie_metrics(result) -> dict:
     }
 
 
-def frc_resolution(frequency: np.ndarray, frc: np.ndarray, pixel_size: float | None, threshold: float = 0.143):
+def frc_resolution(
+    frequency: ArrayLike, frc: ArrayLike, pixel_size: float | None, threshold: float = 0.143
+) -> float | None:
     """Resolution (Å) where the FRC first falls below ``threshold`` (linear interpolation);
     Nyquist if it never does; None without a pixel size or if it starts below."""
-    frequency, frc = np.asarray(frequency, float), np.asarray(frc, float)
-    if not pixel_size or len(frc) == 0:
+    f, c = np.asarray(frequency, float), np.asarray(frc, float)
+    if not pixel_size or len(c) == 0:
         return None
-    below = np.flatnonzero(frc < threshold)
+    below = np.flatnonzero(c < threshold)
     if len(below) == 0:
-        return float(pixel_size / frequency[-1])
+        return float(pixel_size / f[-1])
     k = int(below[0])
     if k == 0:
         return None
-    f0, f1, c0, c1 = frequency[k - 1], frequency[k], frc[k - 1], frc[k]
+    f0, f1, c0, c1 = f[k - 1], f[k], c[k - 1], c[k]
     crossing = f0 + (c0 - threshold) * (f1 - f0) / (c0 - c1)
     return float(pixel_size / crossing) if crossing > 0 else None
