@@ -18,9 +18,11 @@ namespace ne3 {
 // From this size an output is recycled (NumPy's own threshold for a large allocation, from
 // which it asks for huge pages).
 constexpr std::size_t kMinRecycledBytes = std::size_t{4} << 20;
-// At most this many freed outputs, and this many bytes in all, are kept.
+// At most this many freed outputs, and this many bytes in all, are kept: the pages stay
+// resident while kept, so the bound is what numexpr3 may hold on to unseen (two float64
+// outputs of 1e7 elements, or one complex128 one); a loop needs one, two alternating ones.
 constexpr std::size_t kMaxRecycled = 2;
-constexpr std::size_t kMaxRecycledBytes = std::size_t{1} << 30;
+constexpr std::size_t kMaxRecycledBytes = std::size_t{256} << 20;
 
 // Looks up NumPy's handler API and builds the handler; at import, with the GIL. Without
 // that API (it is there from NumPy 1.22) nothing is recycled.
