@@ -10,6 +10,8 @@ imaginary part in [-0.5, 0.5)):
 Methods, all in this process, each case: NumPy (the plain expression, allocating its result);
 numexpr 2 and numexpr3 `evaluate(expr, local_dict=...)` allocating the result and with a preallocated
 `out=`, each with 1 and 2 threads (numexpr 2's `sum` takes no `out`: E9 is timed allocating only);
+numexpr3 allocating recycles the output the previous call freed (a loop); from N = 1e6 also
+`ne3 fresh`: allocating after `release_recycled_outputs()`, a fresh output as on a first call;
 blosc2's miniexpr for E4/E5 at 1e7: `blosc2.lazyexpr(expr, <uncompressed NDArray operands>).compute()`.
 Before timing, every numexpr3 method runs once and its result is compared with NumPy's (dtype, shape,
 np.allclose): a mismatch prints loudly and the cell reads WRONG; an exception reads FAILED; neither is timed.
@@ -108,7 +110,7 @@ BLOSC2_CASES = ("E4", "E5")
 METHODS = [
     "np",
     *(f"ne2{o} {t}t" for o in ("", " out") for t in THREADS),
-    *(f"ne3{o} {t}t" for o in ("", " out") for t in THREADS),
+    *(f"ne3{o} {t}t" for o in ("", " fresh", " out") for t in THREADS),
     "b2nd",
 ]
 
@@ -257,6 +259,13 @@ class Result:
     bg: float = 0.0
 
 
+def fresh_evaluate(expr: str, local: dict[str, np.ndarray]) -> np.ndarray:
+    """numexpr3 allocating a fresh output, as in a program's first call: the freed outputs it
+    keeps for reuse are given back first (the unmapping every numexpr 2 call pays as well)."""
+    ne3.release_recycled_outputs()
+    return ne3.evaluate(expr, local_dict=local)
+
+
 def build_methods(key: str, n: int, ops: dict[str, np.ndarray], threads: tuple[int, ...]) -> list[Method]:
     _, expr, _, numpy_fn = CASE[key]
     a, b, c = ops["a"], ops["b"], ops["c"]
@@ -276,6 +285,8 @@ def build_methods(key: str, n: int, ops: dict[str, np.ndarray], threads: tuple[i
             methods.append(
                 Method(f"{lib} {t}t", lambda mod=mod: mod.evaluate(expr, local_dict=local), setup, ours=lib == "ne3")
             )
+            if lib == "ne3" and not reduction and n >= 10**6:
+                methods.append(Method(f"ne3 fresh {t}t", lambda: fresh_evaluate(expr, local), setup, ours=True))
             if out is not None:
                 methods.append(
                     Method(
@@ -377,13 +388,14 @@ def run_case(key: str, n: int, repeats: int, threads: tuple[int, ...] = THREADS)
 # ------------------------------------------------------------------------------------------- overhead
 
 
-def measure_overhead(repeats: int) -> dict[str, float | None]:
-    """Microseconds per call at N = 10 float64 `a + b`, 2 threads, cached expressions."""
-    ops = make_inputs(10, "float64", "ab")
-    a, b = ops["a"], ops["b"]
+Call = tuple[Callable[[], object], Callable[[], None]]  # the call, and its setup (threads) before a sample
+
+
+def overhead_calls(a: np.ndarray, b: np.ndarray) -> dict[str, Call]:
+    """NumPy's `a + b`, and each library's cached evaluate, re_evaluate and compiled object."""
     d = {"a": a, "b": b}
     sig = [("a", np.float64), ("b", np.float64)]
-    calls: dict[str, tuple[Callable[[], object], Callable[[], None]]] = {"numpy a + b": (lambda: a + b, lambda: None)}
+    calls: dict[str, Call] = {"numpy a + b": (lambda: a + b, lambda: None)}
     for lib, mod in (("ne3", ne3), ("ne2", ne2)):
         if mod is None:
             continue
@@ -393,10 +405,7 @@ def measure_overhead(repeats: int) -> dict[str, float | None]:
             set_threads(lib, 2)
             mod.evaluate("a + b", local_dict=d)  # re_evaluate repeats the last evaluate
 
-        calls[f"{label} evaluate('a + b', local_dict=d)"] = (
-            lambda mod=mod: mod.evaluate("a + b", local_dict=d),
-            prime,
-        )
+        calls[f"{label} evaluate('a + b', local_dict=d)"] = (lambda mod=mod: mod.evaluate("a + b", local_dict=d), prime)
         calls[f"{label} re_evaluate(local_dict=d)"] = (lambda mod=mod: mod.re_evaluate(local_dict=d), prime)
         try:
             nex = mod.NumExpr("a + b", sig)
@@ -405,7 +414,11 @@ def measure_overhead(repeats: int) -> dict[str, float | None]:
                 FAILURES.append(f"FAILED  numexpr3 NumExpr('a + b', {sig}): {type(exc).__name__}: {exc}")
             continue
         calls[f"{label} NumExpr object nex(a, b)"] = (lambda nex=nex: nex(a, b), prime)
-    want = a + b
+    return calls
+
+
+def checked_overhead_calls(calls: dict[str, Call], want: np.ndarray) -> dict[str, tuple[Call, int]]:
+    """The calls that give NumPy's result, each with its inner-loop count; numexpr3's misses are FAILURES."""
     live = {}
     for name, (fn, setup) in calls.items():
         try:
@@ -420,7 +433,16 @@ def measure_overhead(repeats: int) -> dict[str, float | None]:
             FAILURES.append(f"WRONG   {name} (N=10 float64, 2 threads): {why}")
             continue
         setup()
-        live[name] = (fn, setup, inner_loops(fn, 0.01, 1_000_000))
+        live[name] = ((fn, setup), inner_loops(fn, 0.01, 1_000_000))
+    return live
+
+
+def measure_overhead(repeats: int) -> dict[str, float | None]:
+    """Microseconds per call at N = 10 float64 `a + b`, 2 threads, cached expressions."""
+    ops = make_inputs(10, "float64", "ab")
+    a, b = ops["a"], ops["b"]
+    calls = overhead_calls(a, b)
+    live = checked_overhead_calls(calls, a + b)
     samples: dict[str, list[float]] = {name: [] for name in live}
     gc.collect()
     gc.disable()
@@ -430,7 +452,7 @@ def measure_overhead(repeats: int) -> dict[str, float | None]:
                 order = list(live)
                 random.Random(r).shuffle(order)
                 for name in order:
-                    fn, setup, k = live[name]
+                    (fn, setup), k = live[name]
                     setup()
                     samples[name].append(sample(fn, k))
     finally:
@@ -654,6 +676,9 @@ RATIO_COLS = [
     ("ne3/ne2 2t", "ne3 2t", "ne2 2t"),
     ("ne3/ne2 out 1t", "ne3 out 1t", "ne2 out 1t"),
     ("ne3/ne2 out 2t", "ne3 out 2t", "ne2 out 2t"),
+    ("ne3 fresh/ne2 2t", "ne3 fresh 2t", "ne2 2t"),
+    ("ne3/ne3 out 2t", "ne3 2t", "ne3 out 2t"),
+    ("ne3 fresh/ne3 out 2t", "ne3 fresh 2t", "ne3 out 2t"),
     ("ne3/np 1t", "ne3 1t", "np"),
     ("ne3/np 2t", "ne3 2t", "np"),
     ("ne3/b2nd", "ne3 2t", "b2nd"),
@@ -792,6 +817,156 @@ def memory_table(rows: list[tuple[str, str, bool, dict | str]], n: int) -> list[
 
 # ------------------------------------------------------------------------------------------- targets
 
+BROKEN = ("WRONG", "FAILED")
+EVERY = [c[0] for c in CASES]
+E2_E8 = ["E2", "E3", "E4", "E5", "E6", "E7", "E8", "E2f32", "E4f32"]
+PAIRS_2T = [("ne3 2t", "ne2 2t"), ("ne3 out 2t", "ne2 out 2t")]
+
+
+def at(results: list[Result], n: int) -> dict[str, Result]:
+    return {r.key: r for r in results if r.n == n}
+
+
+def worst(rows: dict[str, Result], pairs: list[tuple[str, str]], keys: list[str]) -> tuple[float | None, str, list]:
+    """The largest ratio over cases and method pairs; failed/wrong numexpr3 cells count as misses."""
+    vals, broken = [], []
+    for r in (rows[key] for key in keys if key in rows):
+        for x, y in pairs:
+            if r.status.get(x) in BROKEN:
+                broken.append(f"{r.key} {x} {r.status[x]}")
+            elif (v := rel(r, x, y)) is not None:
+                vals.append((v, f"{r.key} {x}"))
+    if not vals:
+        return None, "", broken
+    v, where = max(vals)
+    return v, where, broken
+
+
+class Verdicts:
+    """The TARGETS block: one PASS / MISS / n/a line per target."""
+
+    def __init__(self) -> None:
+        self.out = ["TARGETS (numexpr3 vs numexpr 2.14 / NumPy / blosc2; medians; ratio = time ne3 / time other)"]
+
+    def line(self, ok: bool | None, text: str) -> None:
+        self.out.append(f"  [{'n/a ' if ok is None else ('PASS' if ok else 'MISS')}] {text}")
+
+    def judge(self, limit: float, rows: dict[str, Result], pairs: list[tuple[str, str]], keys: list[str], text: str):
+        v, where, broken = worst(rows, pairs, keys)
+        if v is None:
+            self.line(None, f"{text}: not measured")
+            return
+        tail = f"; broken: {', '.join(broken)}" if broken else ""
+        self.line(v <= limit and not broken, f"{text}: worst {v:.2f} ({where}){tail}")
+
+
+def judge_overhead(v: Verdicts, ov: dict[str, float | None]) -> None:
+    ev3, ev2 = ov.get("numexpr3 evaluate('a + b', local_dict=d)"), ov.get("numexpr 2 evaluate('a + b', local_dict=d)")
+    text = "cached evaluate at N=10 <= 3 us and <= 0.5x numexpr 2"
+    if ev3 is None:
+        v.line(False, f"{text}: numexpr3 failed")
+    else:
+        r = ratio(ev3, ev2)
+        v.line(ev3 <= 3.0 and (r is None or r <= 0.5), f"{text}: {ev3:.2f} us, {fmt(r, '.2f')}x ({fmt(ev2)} us)")
+    nex3 = ov.get("numexpr3 NumExpr object nex(a, b)")
+    v.line(
+        None if nex3 is None else nex3 <= 1.0,
+        f"compiled-object call at N=10 <= 1 us: {fmt(nex3)} us"
+        + f" (numexpr 2: {fmt(ov.get('numexpr 2 NumExpr object nex(a, b)'))} us)",
+    )
+
+
+def numpy_misses(rows: dict[str, Result]) -> list[str]:
+    """The cases of E2_E8 where numexpr3 (2 threads) is not faster than NumPy."""
+    miss = []
+    for r in (rows[key] for key in E2_E8 if key in rows):
+        ratio_np = rel(r, "ne3 2t", "np")
+        if r.status.get("ne3 2t") in BROKEN or ratio_np is None or ratio_np >= 1:
+            miss.append(f"{r.key} {r.status.get('ne3 2t') or fmt(ratio_np, '.2f')}")
+    return miss
+
+
+def judge_numpy(v: Verdicts, results: list[Result]) -> None:
+    parts, ok = [], True
+    for n in sorted({r.n for r in results if r.n >= 10**4}):
+        rows = at(results, n)
+        if any(k in rows for k in E2_E8):
+            miss = numpy_misses(rows)
+            parts.append(f"N={size_label(n)}: " + (", ".join(miss) if miss else "all faster"))
+            ok = ok and not miss
+    text = "; ".join(parts) if parts else "not measured"
+    v.line(ok if parts else None, f"beats NumPy on E2-E8 (and E2f32, E4f32) from N=1e4, ne3 2t / np; misses: {text}")
+
+
+def judge_bandwidth(v: Verdicts, fractions: dict[int, float], floors: dict[tuple[str, str], float], big) -> None:
+    bound = sorted(f"{key}{form} {floor:.2f}" for (key, form), floor in floors.items() if floor > 0.8 and key in big)
+    if bound:
+        v.out.append(
+            "         memory-bound: moving their bytes at the copy bandwidth would still take more than 0.8x "
+            f"numexpr 2's time (floor of the ratio): {', '.join(bound)}"
+        )
+    text = "`a + b` out= at >= 85 % of the copy bandwidth"
+    if not fractions:
+        v.line(None, f"{text}: not measured")
+        return
+    n = max(fractions)
+    more = ", ".join(f"N={size_label(k)} {f:.2f}" for k, f in sorted(fractions.items()))
+    v.line(fractions[n] >= 0.85, f"{text}: {100 * fractions[n]:.0f} % at N={size_label(n)} ({more})")
+
+
+def judge_blosc2(v: Verdicts, big: dict[str, Result]) -> None:
+    for key in BLOSC2_CASES:
+        r = big.get(key)
+        text = f"N=1e7 {key} <= 0.4x numexpr 2 and faster than blosc2 miniexpr"
+        if r is None or r.status.get("ne3 2t") in BROKEN:
+            v.line(False if r else None, f"{text}: {r.status.get('ne3 2t') if r else '-'}")
+            continue
+        v2, vb = rel(r, "ne3 2t", "ne2 2t"), rel(r, "ne3 2t", "b2nd")
+        ok = v2 is not None and v2 <= 0.4 and (vb is None or vb < 1)
+        note = " (blosc2 disagrees with NumPy)" if r.status.get("b2nd") == "(!)" else ""
+        v.line(ok, f"{text}: {fmt(v2, '.2f')}x numexpr 2, {fmt(vb, '.2f')}x blosc2{note}")
+
+
+def judge_float32(v: Verdicts, big: dict[str, Result]) -> None:
+    r64, r32 = big.get("E4"), big.get("E4f32")
+    sp = ratio(r64.times.get("ne3 2t"), r32.times.get("ne3 2t")) if r64 and r32 else None
+    v.line(
+        None if sp is None else sp >= 1.6,
+        f"N=1e7: float32 E4 >= 1.6x faster than float64 E4: {fmt(sp, '.2f')}x (time E4 / time E4f32, 2 threads)",
+    )
+
+
+def judge_memory(v: Verdicts, mem: list[tuple[str, str, bool, dict | str]]) -> None:
+    over = [
+        (math.inf if isinstance(r, str) else (r["extra"] - r["out_bytes"]) / 1e6, key)
+        for key, lib, with_out, r in mem
+        if lib == "numexpr3" and not with_out
+    ]
+    if not over:
+        v.line(None, "peak extra memory <= output + 8 MB: not measured")
+        return
+    extra, key = max(over)
+    v.line(
+        extra <= 8.0, f"peak extra memory <= output + 8 MB (N=1e7, allocating): worst output {extra:+.1f} MB ({key})"
+    )
+
+
+def judge_allocating(v: Verdicts, big: dict[str, Result]) -> None:
+    """Issue 16 item 5: allocating memory-bound calls no slower than numexpr 2's, and >= 85 % of
+    the out= speed (time out= / time allocating >= 0.85), in a loop (a recycled output) and fresh."""
+    keys = ["E1", "E3"]
+    for x, form in (("ne3 2t", "in a loop"), ("ne3 fresh 2t", "fresh output")):
+        v.judge(1.0, big, [(x, "ne2 2t")], keys, f"issue 16.5: N=1e7 E1/E3 allocating ({form}) <= 1.0x numexpr 2")
+        v.judge(
+            1 / 0.85, big, [(x, "ne3 out 2t")], keys, f"issue 16.5: ... ({form}) >= 85 % of out= speed (<= 1.18x out=)"
+        )
+    # The kernel zeroes every page of a fresh output before the evaluation writes it: the
+    # output's bytes are written twice, a floor on time(fresh) / time(out=) at the bandwidth.
+    floors = ", ".join(f"{key} {1 + np.dtype(CASE[key][2]).itemsize / bytes_per_element(key):.2f}" for key in keys)
+    v.out.append(
+        f"         fresh output: the kernel's zeroing of its pages sets a floor on the ratio to out=: {floors}"
+    )
+
 
 def targets(
     results: list[Result],
@@ -800,141 +975,31 @@ def targets(
     mem: list[tuple[str, str, bool, dict | str]],
     floors: dict[tuple[str, str], float],
 ) -> list[str]:
-    out = ["TARGETS (numexpr3 vs numexpr 2.14 / NumPy / blosc2; medians; ratio = time ne3 / time other)"]
-
-    def line(ok: bool | None, text: str) -> None:
-        out.append(f"  [{'n/a ' if ok is None else ('PASS' if ok else 'MISS')}] {text}")
-
-    def at(n: int) -> dict[str, Result]:
-        return {r.key: r for r in results if r.n == n}
-
-    def worst(rows: dict[str, Result], pairs: list[tuple[str, str]], keys: list[str]) -> tuple[float | None, str, list]:
-        """The largest ratio over cases and method pairs; failed/wrong numexpr3 cells count as misses."""
-        vals, broken = [], []
-        for key in keys:
-            r = rows.get(key)
-            if r is None:
-                continue
-            for x, y in pairs:
-                if r.status.get(x) in ("WRONG", "FAILED"):
-                    broken.append(f"{key} {x} {r.status[x]}")
-                    continue
-                v = rel(r, x, y)
-                if v is not None:
-                    vals.append((v, f"{key} {x}"))
-        if not vals:
-            return None, "", broken
-        v, where = max(vals)
-        return v, where, broken
-
-    def judge(limit: float, rows: dict[str, Result], pairs, keys, text: str) -> None:
-        v, where, broken = worst(rows, pairs, keys)
-        if v is None:
-            line(None, f"{text}: not measured")
-            return
-        tail = f"; broken: {', '.join(broken)}" if broken else ""
-        line(v <= limit and not broken, f"{text}: worst {v:.2f} ({where}){tail}")
-
-    every = [c[0] for c in CASES]
-    # Per-call overhead
-    ev3, ev2 = ov.get("numexpr3 evaluate('a + b', local_dict=d)"), ov.get("numexpr 2 evaluate('a + b', local_dict=d)")
-    nex3 = ov.get("numexpr3 NumExpr object nex(a, b)")
-    if ev3 is not None:
-        r = ratio(ev3, ev2)
-        ok = ev3 <= 3.0 and (r is None or r <= 0.5)
-        line(
-            ok, f"cached evaluate at N=10 <= 3 us and <= 0.5x numexpr 2: {ev3:.2f} us, {fmt(r, '.2f')}x ({fmt(ev2)} us)"
-        )
-    else:
-        line(False, "cached evaluate at N=10 <= 3 us and <= 0.5x numexpr 2: numexpr3 failed")
-    line(
-        None if nex3 is None else nex3 <= 1.0,
-        f"compiled-object call at N=10 <= 1 us: {fmt(nex3)} us"
-        + f" (numexpr 2: {fmt(ov.get('numexpr 2 NumExpr object nex(a, b)'))} us)",
+    v = Verdicts()
+    judge_overhead(v, ov)
+    v.judge(0.5, at(results, 10**3), [("ne3 2t", "ne2 2t")], EVERY, "N=1e3: <= 0.5x numexpr 2 on every case (evaluate)")
+    judge_numpy(v, results)
+    big = at(results, 10**7)
+    v.judge(0.8, big, PAIRS_2T, EVERY, "N=1e7, 2 threads: every case <= 0.8x numexpr 2 (allocating and out=)")
+    judge_bandwidth(v, fractions, floors, big)
+    judge_blosc2(v, big)
+    v.judge(0.5, big, [("ne3 2t", "ne2 2t")], ["E9"], "N=1e7: sum(a*b) <= 0.5x numexpr 2")
+    judge_float32(v, big)
+    judge_memory(v, mem)
+    v.judge(
+        1.0,
+        big,
+        PAIRS_2T,
+        EVERY,
+        "issue 4: no slower than numexpr 2.14 on any case at N=1e7, 2 threads (alloc and out=)",
     )
-    # N = 1e3
-    judge(0.5, at(10**3), [("ne3 2t", "ne2 2t")], every, "N=1e3: <= 0.5x numexpr 2 on every case (evaluate)")
-    # Beats NumPy from 1e4
-    e2_e8 = ["E2", "E3", "E4", "E5", "E6", "E7", "E8", "E2f32", "E4f32"]
-    parts, ok = [], True
-    for n in sorted({r.n for r in results if r.n >= 10**4}):
-        rows = at(n)
-        miss = []
-        for key in e2_e8:
-            r = rows.get(key)
-            if r is None:
-                continue
-            v = rel(r, "ne3 2t", "np")
-            if r.status.get("ne3 2t") in ("WRONG", "FAILED") or v is None or v >= 1:
-                miss.append(f"{key} {r.status.get('ne3 2t') or fmt(v, '.2f')}")
-        if any(k in rows for k in e2_e8):
-            parts.append(f"N={size_label(n)}: " + (", ".join(miss) if miss else "all faster"))
-            ok = ok and not miss
-    text = "; ".join(parts) if parts else "not measured"
-    line(ok if parts else None, f"beats NumPy on E2-E8 (and E2f32, E4f32) from N=1e4, ne3 2t / np; misses: {text}")
-    big = at(10**7)
-    pairs2 = [("ne3 2t", "ne2 2t"), ("ne3 out 2t", "ne2 out 2t")]
-    judge(0.8, big, pairs2, every, "N=1e7, 2 threads: every case <= 0.8x numexpr 2 (allocating and out=)")
-    bound = sorted(f"{key}{form} {floor:.2f}" for (key, form), floor in floors.items() if floor > 0.8 and key in big)
-    if bound:
-        out.append(
-            "         memory-bound: moving their bytes at the copy bandwidth would still take more than 0.8x "
-            f"numexpr 2's time (floor of the ratio): {', '.join(bound)}"
-        )
-    # Bandwidth
-    if fractions:
-        n = max(fractions)
-        f = fractions[n]
-        more = ", ".join(f"N={size_label(k)} {v:.2f}" for k, v in sorted(fractions.items()))
-        line(f >= 0.85, f"`a + b` out= at >= 85 % of the copy bandwidth: {100 * f:.0f} % at N={size_label(n)} ({more})")
-    else:
-        line(None, "`a + b` out= at >= 85 % of the copy bandwidth: not measured")
-    # E4 / E5
-    for key in BLOSC2_CASES:
-        r = big.get(key)
-        if r is None or r.status.get("ne3 2t") in ("WRONG", "FAILED"):
-            line(
-                False if r else None,
-                f"{key} <= 0.4x numexpr 2 and faster than blosc2: {r.status.get('ne3 2t') if r else '-'}",
-            )
-            continue
-        v2, vb = rel(r, "ne3 2t", "ne2 2t"), rel(r, "ne3 2t", "b2nd")
-        ok = v2 is not None and v2 <= 0.4 and (vb is None or vb < 1)
-        note = " (blosc2 disagrees with NumPy)" if r.status.get("b2nd") == "(!)" else ""
-        line(
-            ok,
-            f"N=1e7 {key} <= 0.4x numexpr 2 and faster than blosc2 miniexpr: {fmt(v2, '.2f')}x numexpr 2, "
-            f"{fmt(vb, '.2f')}x blosc2{note}",
-        )
-    judge(0.5, big, [("ne3 2t", "ne2 2t")], ["E9"], "N=1e7: sum(a*b) <= 0.5x numexpr 2")
-    r64, r32 = big.get("E4"), big.get("E4f32")
-    sp = ratio(r64.times.get("ne3 2t"), r32.times.get("ne3 2t")) if r64 and r32 else None
-    line(
-        None if sp is None else sp >= 1.6,
-        f"N=1e7: float32 E4 >= 1.6x faster than float64 E4: {fmt(sp, '.2f')}x (time E4 / time E4f32, 2 threads)",
-    )
-    # Memory
-    ours = [(k, r) for k, lib, w, r in mem if lib == "numexpr3" and not w]
-    if ours:
-        over = []
-        for key, r in ours:
-            if isinstance(r, str):
-                over.append((math.inf, key))
-            else:
-                over.append(((r["extra"] - r["out_bytes"]) / 1e6, key))
-        v, key = max(over)
-        line(v <= 8.0, f"peak extra memory <= output + 8 MB (N=1e7, allocating): worst output {v:+.1f} MB ({key})")
-    else:
-        line(None, "peak extra memory <= output + 8 MB: not measured")
-    judge(
-        1.0, big, pairs2, every, "issue 4: no slower than numexpr 2.14 on any case at N=1e7, 2 threads (alloc and out=)"
-    )
+    judge_allocating(v, big)
     busy = max((r.bg for r in results if r.n >= 10**7), default=0.0)
-    out.append(
+    v.out.append(
         f"  (other processes used up to {100 * busy:.0f} % of the CPUs during the N >= 1e7 cases"
         + ("; large-N figures are unreliable above ~10 %)" if busy > 0.1 else ")")
     )
-    return out
+    return v.out
 
 
 # ------------------------------------------------------------------------------------------- main
@@ -963,18 +1028,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    t_start = perf()
-    report = ["# numexpr3 benchmark", ""]
-    report += [f"- {s}" for s in machine_lines(args)]
-    report.append(f"- load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print("\n".join(report), flush=True)
-
-    wait_quiet(args.wait_idle)  # microsecond timings suffer most from a busy machine
-    ov = measure_overhead(args.repeats_small)
-    print("\n".join(overhead_table(ov)), flush=True)
-
+def run_sizes(args: argparse.Namespace) -> list[Result]:
+    """The time tables: every case at each N, printed as each N completes."""
     sizes = [10**3, 10**4, 10**5, 10**7] + ([] if args.quick else [10**8])
     results: list[Result] = []
     for n in sizes:
@@ -989,6 +1044,22 @@ def main(argv: list[str] | None = None) -> int:
         if keys:
             print(f"... N = {size_label(n)} done in {perf() - t0:.1f} s", flush=True)
             print("\n".join(time_tables([r for r in results if r.n == n])), flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    t_start = perf()
+    report = ["# numexpr3 benchmark", ""]
+    report += [f"- {s}" for s in machine_lines(args)]
+    report.append(f"- load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print("\n".join(report), flush=True)
+
+    wait_quiet(args.wait_idle)  # microsecond timings suffer most from a busy machine
+    ov = measure_overhead(args.repeats_small)
+    print("\n".join(overhead_table(ov)), flush=True)
+
+    results = run_sizes(args)
 
     n_bw = 10**7 if args.quick else 10**8
     wait_quiet(args.wait_idle)
@@ -1016,7 +1087,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         (
             "Columns: `np` = NumPy expression (allocating); `ne2`/`ne3` = numexpr 2 / numexpr3 "
-            "`evaluate(expr, local_dict=d)`, `out` = with a preallocated `out=`; `1t`/`2t` = threads; "
+            "`evaluate(expr, local_dict=d)` (numexpr3: reusing the output the previous call freed), "
+            "`out` = with a preallocated `out=`, `fresh` = numexpr3 allocating a fresh output "
+            "(`release_recycled_outputs()` first); `1t`/`2t` = threads; "
             "`b2nd` = `blosc2.lazyexpr(expr, NDArray operands).compute()`; WRONG / FAILED = numexpr3 "
             "disagreed with NumPy / raised (not timed); (!) = a peer disagreeing with NumPy (still timed)."
         ),

@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <stdexcept>
 #include <string>
+
+#include "recycle.hpp"
 
 namespace py = pybind11;
 
@@ -96,6 +99,14 @@ void broadcast_shapes(PyObject* const* arrays, std::size_t n, std::vector<std::p
 PyObject* new_array(TypeCode type, const std::vector<std::ptrdiff_t>& shape, bool fortran, ArrayView& view) {
     const auto& api = npy_api::get();
     PyObject* descr = dtypes.descr[static_cast<std::size_t>(type)];
+    std::size_t nbytes = item_size(type);  // saturated: a size that overflows is NumPy's to report
+    for (auto n : shape) {
+        const auto len = static_cast<std::size_t>(n);
+        nbytes = len != 0 && nbytes > std::numeric_limits<std::size_t>::max() / len
+                     ? std::numeric_limits<std::size_t>::max()
+                     : nbytes * len;
+    }
+    const RecyclingScope recycling(nbytes);
     Py_INCREF(descr);  // NewFromDescr steals it
     PyObject* result =
         api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, static_cast<int>(shape.size()), shape.data(), nullptr,

@@ -13,6 +13,7 @@
 #include "kernels.hpp"
 #include "pool.hpp"
 #include "program.hpp"
+#include "recycle.hpp"
 #include "strings.hpp"
 #include "vector_math.hpp"
 
@@ -159,6 +160,7 @@ PYBIND11_MODULE(_core, m) {
     m.doc() = "The virtual machine of numexpr3";
     m.attr("__version__") = NUMEXPR3_VERSION;
     init_arrays();
+    init_recycling();
     add_dispatcher_type(m.ptr());
     py::register_local_exception_translator([](std::exception_ptr p) {
         try {
@@ -269,4 +271,14 @@ PYBIND11_MODULE(_core, m) {
     m.def("get_num_threads", &get_num_threads);
     m.def("max_threads", &max_threads);
     m.def("block_size", [] { return kMaxBlock; });
+    m.def(
+        "recycled_outputs",
+        [] {
+            const auto stats = recycled_stats();
+            return py::make_tuple(stats.count, stats.bytes, stats.reused);
+        },
+        "(count, bytes) of the freed large outputs kept for reuse, and how many allocations have reused one.");
+    m.def("release_recycled_outputs", &release_recycled,
+          "Gives the freed large outputs kept for reuse back to the system; returns their bytes.");
+    m.attr("RECYCLING") = py::make_tuple(kMinRecycledBytes, kMaxRecycled, kMaxRecycledBytes);
 }

@@ -18,5 +18,5 @@ if os.environ.get("NUMEXPR3_REFERENCE_VM") == "1":
     spec = importlib.util.spec_from_file_location("numexpr3._core", Path(__file__).with_name("_reference_vm.py"))
     sys.modules["numexpr3._core"] = reference = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(reference)
-    # These test the C++ VM itself (its kernels and its call path), which the reference replaces.
-    collect_ignore = ["test_dispatch.py", "test_vm_kernels.py"]
+    # These test the C++ VM itself (its kernels, call path and output memory), which the reference replaces.
+    collect_ignore = ["test_dispatch.py", "test_vm_kernels.py", "test_outputs.py"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from . import _core
 from ._api import NumExpr, disassemble, evaluate, re_evaluate, validate
-from ._core import __version__
+from ._core import __version__, release_recycled_outputs
 from ._info import print_versions
 from ._parser import ExpressionError
 from ._threads import (
@@ -48,6 +48,7 @@ __all__ = [
     "nthreads",
     "print_versions",
     "re_evaluate",
+    "release_recycled_outputs",
     "set_num_threads",
     "set_vml_accuracy_mode",
     "set_vml_num_threads",

@@ -107,6 +107,15 @@ def max_threads() -> int:
 def block_size() -> int:
     """Elements per block of the VM."""
 
+def recycled_outputs() -> tuple[int, int, int]:
+    """(count, bytes) of the freed large outputs kept for reuse, and how many allocations have reused one."""
+
+def release_recycled_outputs() -> int:
+    """Gives the freed large outputs kept for reuse back to the system; returns their bytes."""
+
+#: (smallest output recycled in bytes, most outputs kept, most bytes kept)
+RECYCLING: tuple[int, int, int]
+
 __version__: str
 
 class Dispatcher:
