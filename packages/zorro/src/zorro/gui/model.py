@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeAlias, TypedDict
+from typing import Literal, TypeAlias, TypedDict, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -307,32 +308,12 @@ def _row(movie: MovieRow, result: ResultRow | None) -> TableRow:
 def _measurements(result: ResultRow | None) -> Measurements:
     if result is None:
         return _UNMEASURED
-    return {
-        "frames": result["frames"],
-        "dose": result["dose"],
-        "drift_total": result["drift_total"],
-        "drift_early": result["drift_early"],
-        "drift_late": result["drift_late"],
-        "resolution": result["resolution"],
-        "seconds": result["seconds"],
-        "pixel_size": result["pixel_size"],
-        "voltage": result["voltage"],
-        "outputs": result["outputs"],
-    }
+    values: Mapping[str, object] = result
+    return cast(Measurements, {key: values[key] for key in _MEASURED})  # every measurement is a ResultRow field
 
 
-_UNMEASURED = Measurements(
-    frames=None,
-    dose=None,
-    drift_total=None,
-    drift_early=None,
-    drift_late=None,
-    resolution=None,
-    seconds=None,
-    pixel_size=None,
-    voltage=None,
-    outputs=None,
-)
+_MEASURED = tuple(Measurements.__annotations__)
+_UNMEASURED = cast(Measurements, dict.fromkeys(_MEASURED))
 
 
 def _text(value: Shown, column: Column) -> str:

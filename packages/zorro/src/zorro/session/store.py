@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeAlias, TypedDict
+from typing import TypeAlias, TypedDict, cast
 
 from .._errors import ZorroError
 
@@ -333,17 +333,7 @@ class SessionStore:
             f"{where} ORDER BY e.id DESC LIMIT ?",
             (*args, limit),
         )
-        return [
-            EventRow(
-                id=row["id"],
-                time=row["time"],
-                movie_id=row["movie_id"],
-                kind=row["kind"],
-                detail=row["detail"],
-                path=row["path"],
-            )
-            for row in rows
-        ]
+        return [cast(EventRow, dict(row)) for row in rows]  # the query's columns are EventRow's fields
 
     # -- the file system's view -----------------------------------------------------
 
@@ -650,15 +640,7 @@ class SessionStore:
 
     def gain(self, digest: str) -> GainRow | None:
         row = self._db.execute("SELECT * FROM gains WHERE hash = ?", (digest,)).fetchone()
-        if row is None:
-            return None
-        return GainRow(
-            hash=row["hash"],
-            source=row["source"],
-            copy=row["copy"],
-            orientation=row["orientation"],
-            registered=row["registered"],
-        )
+        return None if row is None else cast(GainRow, dict(row))  # the table's columns are GainRow's fields
 
     def register_gain(self, digest: str, source: str, copy: str, orientation: str | None) -> GainRow:
         """Register (or register again) a gain reference; returns its row as stored."""
@@ -677,24 +659,8 @@ _RESULTS = (
 
 
 def _result(row: sqlite3.Row) -> ResultRow:
-    """A row of the ``_RESULTS`` query, its outputs decoded."""
-    return ResultRow(
-        id=row["id"],
-        path=row["path"],
-        state=row["state"],
-        finished=row["finished"],
-        param_hash=row["param_hash"],
-        frames=row["frames"],
-        dose=row["dose"],
-        drift_total=row["drift_total"],
-        drift_early=row["drift_early"],
-        drift_late=row["drift_late"],
-        resolution=row["resolution"],
-        seconds=row["seconds"],
-        pixel_size=row["pixel_size"],
-        voltage=row["voltage"],
-        outputs=json.loads(row["outputs"]),
-    )
+    """A row of the ``_RESULTS`` query (whose columns are ResultRow's fields), its outputs decoded."""
+    return cast(ResultRow, {**dict(row), "outputs": json.loads(row["outputs"])})
 
 
 def _changed_state(state: str) -> str:
