@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zorro._elementwise import exposure_filter
-from zorro._spectra import critical_exposure, dose_normalisation, frc, inverse_twice_critical, voltage_factor
+from zorro._elementwise import dose_normalisation, exposure_filter
+from zorro._spectra import critical_exposure, frc, inverse_twice_critical, voltage_factor
 
 
 def test_critical_exposure_is_grant_and_grigorieff():

@@ -26,6 +26,20 @@ def exposure_filter(g: NDArray[np.float32], exposure: float, out: NDArray[np.flo
     return numexpr3.evaluate("exp(-exposure * g)", local_dict={"g": g, "exposure": np.float32(exposure)}, out=out)
 
 
+def dose_normalisation(
+    g: NDArray[np.float32], frames: int, first_exposure: float, per_frame: float
+) -> NDArray[np.float32]:
+    """sqrt(frames / Σ_k w_k²) with w_k = exp(-(first_exposure + k per_frame) g), k < frames:
+    scales the dose-weighted sum to the plain sum's noise power. The sum is a geometric
+    series, evaluated in float64 with expm1 so that it stays exact where g is tiny."""
+    constants = {"n": np.float64(frames), "first": np.float64(first_exposure), "step": np.float64(per_frame)}
+    ratio = "where(g > 0, expm1(-2 * step * n * g) / expm1(-2 * step * g), n)"  # Σ_k exp(-2 k step g)
+    norm: NDArray[np.float32] = numexpr3.evaluate(
+        f"sqrt(n / (exp(-2 * first * g) * {ratio}))", local_dict={"g": g.astype(np.float64), **constants}
+    ).astype(np.float32)
+    return norm
+
+
 def scale(spectrum: NDArray[np.complex64], factor: NDArray[np.float32]) -> None:
     """``spectrum *= factor`` (factor real, broadcastable)."""
     numexpr3.evaluate("spectrum * factor", local_dict={"spectrum": spectrum, "factor": factor}, out=spectrum)

@@ -32,20 +32,6 @@ def inverse_twice_critical(shape: tuple[int, int], pixel_size: float, voltage: f
     return (0.5 / critical_exposure(q, voltage)).astype(np.float32)
 
 
-def dose_normalisation(
-    g: NDArray[np.floating], frames: int, first_exposure: float, per_frame: float
-) -> NDArray[np.float32]:
-    """sqrt(frames / Σ_k w_k²) with w_k = exp(-(first_exposure + k per_frame) g), k < frames:
-    scales the dose-weighted sum to the plain sum's noise power. The sum is a geometric
-    series, evaluated in float64 with expm1 so that it stays exact where g is tiny."""
-    g = g.astype(np.float64)
-    a = -2.0 * per_frame * g
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(a < 0, np.expm1(frames * a) / np.expm1(a), float(frames))
-    squares: NDArray[np.float64] = np.exp(-2.0 * first_exposure * g) * ratio
-    return np.sqrt(frames / squares).astype(np.float32)
-
-
 def cosine_ramp(n: int, width: int) -> NDArray[np.float32]:
     """n values that are 1 inside and fall to 0 at both ends with a cosine over ``width``."""
     w = np.ones(n, np.float32)
