@@ -32,6 +32,16 @@ def test_trajectory_matches_the_known_drift(drift, amplitude, dose, limit, rms_e
     assert 0.2 < np.sqrt((result.errors[1:] ** 2).mean()) / max(np.sqrt((true_error**2).mean()), 1e-3) < 5
 
 
+def test_binning_in_real_space_first_aligns_as_well_as_fourier_cropping_alone(rms_error):
+    movie = simulate(10, 384, dose=2.0, drift="decaying", amplitude=10.0, seed=12)
+    # The crop keeps a quarter of the frequencies: binned 2 x 2 first; just above: Fourier cropping only.
+    binned = zorro.align(movie.frames, pixel_size=1.0, corr_size=64)
+    cropped = zorro.align(movie.frames, pixel_size=1.0, corr_size=64, max_binning=3.9)
+    assert (binned.parameters["prebinning"], cropped.parameters["prebinning"]) == (2, 1)
+    assert rms_error(binned.shifts, movie.shifts) < 0.12
+    assert rms_error(binned.shifts, movie.shifts) < 1.25 * rms_error(cropped.shifts, movie.shifts) + 0.01
+
+
 def test_all_pairs_and_a_narrow_band_both_work(small_movie, rms_error):
     for band, limit in ((0, 0.15), (1, 0.35), (3, 0.15)):
         result = zorro.align(small_movie.frames, pixel_size=1.0, band=band)

@@ -699,6 +699,7 @@ def _record(
         shape=[h, w],
         correlation_grid=list(grid.crop),
         padded_grid=list(grid.padded),
+        prebinning=grid.prebin,
         binning=grid.binning.tolist(),
         sum_grid=list(sum_grid),
         dose_per_area=None if pixel_size is None else calibration["dose_per_frame"] / pixel_size**2,
