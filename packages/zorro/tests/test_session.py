@@ -241,18 +241,20 @@ def test_dask_scheduler_and_workers_match_the_local_pool(tmp_path, movie_files):
             time.sleep(0.1)
         address = json.loads(address_file.read_text())["address"]
         workers = [
-            _start(["distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"])
-            for _ in range(2)
-        ]
+            _start(["distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                    "--name", f"w{k}"])
+            for k in range(2)
+        ]  # fmt: skip
         executor = DaskExecutor(address)
         executor.client.wait_for_workers(2, timeout=60)
         assert executor.capacity() == 2
+        (first,) = (a for a, w in executor.client.scheduler_info()["workers"].items() if w["name"] == "w0")
         killed: list[float] = []
 
         def kill_one_mid_movie(progress) -> None:
-            if progress.counts["running"] and not killed:
-                killed.append(time.monotonic())
-            elif len(killed) == 1 and time.monotonic() - killed[0] > 0.7:  # its first movie (and import) runs
+            # Killed while the scheduler has a movie on it (its first also imports zorro there):
+            # that movie is lost, whatever the speed of the machine.
+            if not killed and executor.client.processing(workers=[first]).get(first):
                 workers[0].kill()
                 killed.append(time.monotonic())
 
@@ -260,7 +262,7 @@ def test_dask_scheduler_and_workers_match_the_local_pool(tmp_path, movie_files):
             _session(in_dir, tmp_path / "dask", executor, on_progress=kill_one_mid_movie).run()
         finally:
             executor.close()
-        assert len(killed) == 2
+        assert len(killed) == 1
     finally:
         for process in [*workers, scheduler]:
             process.kill()
