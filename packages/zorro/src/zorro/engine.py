@@ -535,11 +535,13 @@ def _correlate_pairs(first_pass: _Pass1, grid: _Grid, p: Parameters, workers: in
             "sigma": sigma, "weight": weight}  # fmt: skip
 
 
-def _taper_edges(spectra: np.ndarray, grid: _Grid, workers: int) -> tuple[np.ndarray, np.ndarray]:
-    """Soften each frame's edges in place (a cosine over a sixteenth of its size), so that the
-    overlap of frames at different shifts changes smoothly; returns the window's profiles
-    along y and x on the correlation grid."""
-    width = max(4, min(grid.inside) // 16)
+def _taper_edges(spectra: np.ndarray, grid: _Grid, workers: int, largest: float) -> tuple[np.ndarray, np.ndarray]:
+    """Soften each frame's edges in place, so that the overlap of frames at different shifts
+    changes smoothly: a cosine over twice the ``largest`` shift between frames (input px), at
+    least 4 and at most a sixteenth of the frame in correlation-grid pixels, as every pixel of
+    the taper costs signal. Returns the window's profiles along y and x on that grid."""
+    cap = max(4, min(grid.inside) // 16)
+    width = int(np.clip(np.ceil(2 * largest / grid.binning.max()), 4, cap))
     profiles = []
     for axis in (0, 1):
         profile = np.zeros(grid.crop[axis])
@@ -578,7 +580,7 @@ def _trajectory(
     if p.exclude_origin:  # the sum of the others holds the fixed pattern too: keep the pairwise path
         refined = Refined(solution.shifts, solution.errors, 0.0, 0.0, 0, "pairwise (exclude_origin)", True)
     else:
-        window = _taper_edges(first_pass.spectra, grid, workers)
+        window = _taper_edges(first_pass.spectra, grid, workers, float(np.ptp(solution.shifts, axis=0).max()))
         oversampling = grid.crop[0] * grid.crop[1] / (grid.inside[0] * grid.inside[1])
         refined = refine(first_pass.spectra, grid.crop, grid.binning, oversampling, window, solution.shifts,
                          p.max_shift)  # fmt: skip
