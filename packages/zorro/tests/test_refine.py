@@ -7,6 +7,7 @@ import pytest
 import scipy.fft
 
 import zorro
+from zorro import engine
 from zorro._refine import _Band, _locate, smooth
 from zorro.simulate import simulate
 
@@ -99,3 +100,27 @@ def test_frames_without_any_structure_give_no_motion():
     result = zorro.align(np.full((6, 128, 128), 5, np.float32), pixel_size=1.0, hot_pixels=False)
     assert not result.motion_found
     assert np.array_equal(result.shifts, np.zeros((6, 2)))
+
+
+def test_smoothing_tells_a_random_walk_from_a_smooth_path():
+    """The prior's kind is the data's: a random walk's steps are independent, a smooth path's bend."""
+    rng = np.random.default_rng(2)
+    walk = np.cumsum(0.5 + rng.normal(0, 0.3, (24, 2)), axis=0)
+    k = np.arange(24.0)[:, None]
+    decaying = 10 * (1 - np.exp(-k / 3)) * np.array([[0.6, 0.8]])
+    for truth, kind in ((walk, "walk"), (decaying, "smooth")):
+        measured = truth + rng.normal(0, 0.15, truth.shape)
+        path, _, prior = smooth(measured, np.full(truth.shape, 0.15**2))
+        assert prior[0] == kind
+        assert np.sqrt(((path - truth) ** 2).mean()) < 0.9 * 0.15
+
+
+def test_edge_taper_spans_twice_the_largest_shift():
+    """As narrow as the shifts allow (each pixel of taper costs signal), at least 4 pixels and
+    at most a sixteenth of the frame."""
+    grid = engine._Grid((256, 256), (256, 256), np.ones(2), 10.0, 15, (250, 250))
+    spectra = np.zeros((2, 256, 129), np.complex64)
+    for largest, width in ((0.5, 4), (5.0, 10), (100.0, 250 // 16)):
+        profile, _ = engine._taper_edges(spectra, grid, 1, largest)
+        assert int((profile[:250] < 1).sum()) == 2 * width
+        assert not profile[250:].any()

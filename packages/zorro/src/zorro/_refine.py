@@ -7,7 +7,9 @@ and its uncertainty is the sandwich estimate H⁻¹ V H⁻¹ of the terms the co
 made of (V from the spread of the per-frequency gradient terms, so it holds for whatever
 noise the data carry). The measured positions are then smoothed with a second-difference
 prior whose strength maximises the marginal likelihood of the measurements: with little
-signal per frame the path shrinks toward a smooth one instead of following the noise.
+signal per frame the path shrinks toward a smooth one instead of following the noise. On
+the last round's measurements a random-walk prior (independent steps about a mean drift)
+is tried too, and kept where the measurements make it clearly the more likely.
 
 The low-pass and the starting point (the pairwise path or no motion) are chosen by the data:
 the low-pass that gives the smallest total error, the start whose path gives the stronger
@@ -39,12 +41,14 @@ class Refined:
     """(frames, 2) standard errors relative to frame 0."""
     bfactor: float
     smoothness: float
-    """Strength of the second-difference prior chosen (0: none needed)."""
+    """Strength λ of the prior chosen (0: none needed)."""
     rounds: int
     start: str
     """'pairwise' or 'zero': the starting path that won."""
     motion_found: bool
     """False when the data do not support any motion: the shifts are then zero."""
+    prior: str = "smooth"
+    """The kind of path the prior chosen expects: 'smooth' or 'walk' (a random walk)."""
 
 
 class _Band:
@@ -201,30 +205,63 @@ def measure(
     return positions, variances
 
 
+Prior = tuple[str, float]  # the kind of path ('smooth' or 'walk') and λ
+KINDS = ("smooth", "walk")
+WALK_MARGIN = 3.0
+"""Log-likelihood by which a random walk has to beat a smooth path to be chosen (prior odds of
+e³ ≈ 20 for the smooth path of beam-induced motion): with little signal per frame the choice
+would otherwise be the noise's, and a random walk follows the noise more."""
+
+
 def smooth(
-    measured: np.ndarray, variances: np.ndarray, lam: float | None = None
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """The path x under measurements ``measured`` (n, 2) with per-axis ``variances`` and the
-    prior that second differences of x are N(0, 1/λ), λ (unless given) maximising the marginal
-    likelihood (shared by both axes). The prior is made robust (Huber, by reweighting): where
-    the path bends more than twice what λ expects, as at the start of beam-induced motion, it
-    is let bend. Returns x, its posterior covariance (2, n, n) and λ."""
+    measured: np.ndarray, variances: np.ndarray, prior: Prior | None = None, kinds: Sequence[str] = KINDS
+) -> tuple[np.ndarray, np.ndarray, Prior]:
+    """The path x under measurements ``measured`` (n, 2) with per-axis ``variances`` and a prior
+    of ``kinds``: x is smooth (its second differences are N(0, 1/λ)) or a random walk (its steps
+    are N(v, 1/λ) about a free drift v). The kind and λ (unless ``prior`` gives λ for its kind)
+    maximise the marginal likelihood (shared by both axes). The prior is made robust (Huber, by
+    reweighting): where the path bends or steps more than twice what λ expects, as at the start
+    of beam-induced motion, it is let. Returns x, its posterior covariance (2, n, n) and the prior."""
     n = len(measured)
     if n < 3:
-        return measured.copy(), np.stack([np.diag(variances[:, a]) for a in range(2)]), 0.0
-    difference = np.diff(np.eye(n), 2, axis=0)
-    precision = 1 / variances  # (n, 2)
+        return measured.copy(), np.stack([np.diag(variances[:, a]) for a in range(2)]), ("smooth", 0.0)
+    given = dict([prior]) if prior else {}
+    fits = [_robust(measured, 1 / variances, kind, given.get(kind)) for kind in kinds]
+    _, path, covariance, chosen = max(fits, key=lambda fit: fit[0] - WALK_MARGIN * (fit[3][0] == "walk"))
+    return path, covariance, chosen
+
+
+def _innovations(n: int, kind: str) -> np.ndarray:
+    """The combinations of the path's positions that the prior holds to N(0, 1/λ): second
+    differences, or first differences less their mean. Both leave a line free."""
+    if kind == "smooth":
+        return np.diff(np.eye(n), 2, axis=0)
+    steps = np.diff(np.eye(n), axis=0)
+    centred: np.ndarray = steps - steps.mean(axis=0)
+    return centred
+
+
+def _robust(
+    measured: np.ndarray, precision: np.ndarray, kind: str, lam: float | None
+) -> tuple[float, np.ndarray, np.ndarray, Prior]:
+    """:func:`smooth` with one kind of prior: the marginal likelihood under the plain (not yet
+    reweighted) prior, the path, its covariance and the prior."""
+    n = len(measured)
+    innovations = _innovations(n, kind)
     lams = [lam] if lam else (float(np.median(precision)) * np.logspace(-4, 6, 21)).tolist()
-    bend = np.ones(n - 2)
-    for _ in range(3):  # λ from the plain prior, then the bends it cannot explain let free
-        roughness = difference.T @ (bend[:, None] * difference)
-        chosen, fits = _most_likely(measured, precision, roughness, lams)
+    bend = np.ones(len(innovations))
+    for step in range(3):  # λ from the plain prior, then the bends it cannot explain let free
+        roughness = innovations.T @ (bend[:, None] * innovations)
+        score, chosen, fits = _most_likely(measured, precision, roughness, lams)
+        if step == 0:  # the prior's normalisation, which differs between the kinds
+            spectrum = np.linalg.eigvalsh(innovations @ innovations.T)[-(n - 2) :]
+            likelihood = score + float(np.log(spectrum).sum())
         lams = [chosen]
         path = np.stack([x for x, _ in fits], axis=1)
-        curvature = np.linalg.norm(difference @ path, axis=1) / np.sqrt(2)
+        curvature = np.linalg.norm(innovations @ path, axis=1) / np.sqrt(2)
         bend = np.minimum(1.0, 2 / np.sqrt(chosen) / np.maximum(curvature, 1e-12))
     covariance = np.stack([np.linalg.inv(p) for _, p in fits])
-    return path, covariance, float(chosen)
+    return likelihood, path, covariance, (kind, float(chosen))
 
 
 Fit = tuple[np.ndarray, np.ndarray]  # posterior mean and precision of one axis
@@ -232,9 +269,9 @@ Fit = tuple[np.ndarray, np.ndarray]  # posterior mean and precision of one axis
 
 def _most_likely(
     measured: np.ndarray, precision: np.ndarray, roughness: np.ndarray, lams: Sequence[float]
-) -> tuple[float, list[Fit]]:
-    """The λ of ``lams`` with the largest marginal likelihood of the measurements, and the
-    posterior (mean, precision) per axis under it."""
+) -> tuple[float, float, list[Fit]]:
+    """The λ of ``lams`` with the largest marginal likelihood of the measurements, that
+    likelihood, and the posterior (mean, precision) per axis under it."""
     n = len(measured)
     best: tuple[float, float, list[Fit]] | None = None
     for lam in lams:
@@ -249,7 +286,7 @@ def _most_likely(
         if best is None or score > best[0]:
             best = (score, lam, fits)
     assert best is not None, "no smoothness to try"
-    return best[1], best[2]
+    return best
 
 
 def _relative_to_first(path: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -269,18 +306,21 @@ def _significant(path: np.ndarray, covariance: np.ndarray) -> bool:
     return float((centred**2).sum()) > 2 * float(trace)
 
 
-def _run(grid: _Band, start: np.ndarray, radius: float, rounds: int) -> tuple[np.ndarray, np.ndarray, float, int]:
-    """Rounds of measuring and smoothing until the path moves less than a tenth of its errors
-    (and 0.005 px); the smoothness is chosen anew in the first two rounds, then kept."""
-    shifts, lam = start, 0.0  # lam is chosen afresh in the first two rounds
+def _run(grid: _Band, start: np.ndarray, radius: float, rounds: int) -> tuple[np.ndarray, np.ndarray, Prior, int]:
+    """Rounds of measuring and smoothing (with the smooth prior) until the path moves less than
+    a tenth of its errors (and 0.005 px); the smoothness is chosen anew in the first two rounds,
+    then kept. Last, a random-walk prior is tried on the final measurements: allowed in the
+    rounds it would let the noise of low-signal frames into the sum."""
+    shifts, prior = start, ("smooth", 0.0)  # the prior is chosen afresh in the first two rounds
     for done in range(1, rounds + 1):
         measured, variances = measure(grid, shifts, radius if done == 1 else None)
-        path, covariance, lam = smooth(measured, variances, lam if done > 2 else None)
+        path, covariance, prior = smooth(measured, variances, prior if done > 2 else None, kinds=("smooth",))
         change = np.abs((path - path.mean(axis=0)) - (shifts - shifts.mean(axis=0))).max()
         shifts = path
         if change < max(0.005, 0.1 * np.sqrt(np.median(variances))):
             break
-    return shifts, covariance, lam, done
+    shifts, covariance, prior = smooth(measured, variances, prior)
+    return shifts, covariance, prior, done
 
 
 def refine(
@@ -312,10 +352,10 @@ def refine(
     if informative < 1:  # some frames see no peak near the pairwise path: try from no motion too
         candidates["zero"] = _run(grid, np.zeros_like(start), max_shift / binning.max(), rounds)
     name = max(candidates, key=lambda c: grid.power(candidates[c][0]))
-    path, covariance, lam, done = candidates[name]
+    path, covariance, prior, done = candidates[name]
     shifts, errors_rel = _relative_to_first(path, covariance)
     found = bool(_significant(path, covariance))
     if not found:  # the truth is within about the path's size of zero: say so in the errors
         errors_rel = np.sqrt(errors_rel**2 + shifts**2)
         shifts = np.zeros_like(shifts)
-    return Refined(shifts, errors_rel, bfactor, lam, done, name, found)
+    return Refined(shifts, errors_rel, bfactor, prior[1], done, name, found, prior[0])
