@@ -118,7 +118,8 @@ def test_smoothing_tells_a_random_walk_from_a_smooth_path():
 def test_edge_taper_spans_twice_the_largest_shift():
     """As narrow as the shifts allow (each pixel of taper costs signal), at least 4 pixels and
     at most a sixteenth of the frame."""
-    grid = engine._Grid((256, 256), (256, 256), np.ones(2), 10.0, 15, (250, 250))
+    grid = engine._Grid(padded=(256, 256), crop=(256, 256), prebin=1, binning=np.ones(2), radius=10.0, half=15,
+                        inside=(250, 250))  # fmt: skip
     spectra = np.zeros((2, 256, 129), np.complex64)
     for largest, width in ((0.5, 4), (5.0, 10), (100.0, 250 // 16)):
         profile, _ = engine._taper_edges(spectra, grid, 1, largest)
