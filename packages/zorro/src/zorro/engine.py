@@ -181,7 +181,8 @@ def _binned_2x2(frame: np.ndarray, buffers: tuple[np.ndarray, np.ndarray]) -> np
     """Sums of ``frame``'s 2 x 2 blocks (even sides), made in ``buffers`` (rows, then both)."""
     rows, both = buffers
     np.add(frame[0::2], frame[1::2], out=rows)
-    return np.add(rows[:, 0::2], rows[:, 1::2], out=both)
+    np.add(rows[:, 0::2], rows[:, 1::2], out=both)
+    return both
 
 
 def _window(image: np.ndarray, half: int) -> np.ndarray:
@@ -710,6 +711,7 @@ def _record(
         else "Grant & Grigorieff 2015 critical exposure, exposure at the end of each frame",
         refinement={
             "lowpass_bfactor_px2": refined.bfactor,
+            "prior": refined.prior,
             "smoothness": refined.smoothness,
             "rounds": refined.rounds,
             "start": refined.start,
