@@ -169,7 +169,7 @@ def verdict(cell: Cell) -> tuple[bool, str]:
     the plain aligner's (or both are below 0.05 px); never above zero motion."""
     r = cell.results["rms"]
     better = r["zorro"] <= 0.8 * r["plain"] or max(r["zorro"], r["plain"]) < 0.05
-    never_worse = r["zorro"] <= r["zero"]
+    never_worse = r["zorro"] <= r["zero"] + 1e-9  # "no motion found" gives zero motion's RMS, to rounding
     if cell.simulate["dose"] < 0.25:
         return never_worse, "" if never_worse else "worse than zero motion"
     reasons = [text for ok, text in ((better, "not 0.8x plain"), (never_worse, "worse than zero motion")) if not ok]
