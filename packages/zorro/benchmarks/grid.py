@@ -164,12 +164,18 @@ def run_cell(cell: Cell, seeds: list[int]) -> CellResults:
     }
 
 
+def worse_than_zero(cell: Cell) -> bool:
+    """Whether zorro's median RMS is above zero motion's ("no motion found" equals it, to rounding)."""
+    r = cell.results["rms"]
+    return r["zorro"] > r["zero"] + 1e-9
+
+
 def verdict(cell: Cell) -> tuple[bool, str]:
     """The issue's goal for one cell: at >= 0.25 e⁻/px/frame zorro's median RMS is at most 0.8x
     the plain aligner's (or both are below 0.05 px); never above zero motion."""
     r = cell.results["rms"]
     better = r["zorro"] <= 0.8 * r["plain"] or max(r["zorro"], r["plain"]) < 0.05
-    never_worse = r["zorro"] <= r["zero"] + 1e-9  # "no motion found" gives zero motion's RMS, to rounding
+    never_worse = not worse_than_zero(cell)
     if cell.simulate["dose"] < 0.25:
         return never_worse, "" if never_worse else "worse than zero motion"
     reasons = [text for ok, text in ((better, "not 0.8x plain"), (never_worse, "worse than zero motion")) if not ok]
@@ -219,7 +225,7 @@ def summary(chosen: list[Cell]) -> list[str]:
     worst = int(np.argmax(ratios))
     cover1 = np.array([c.results["coverage"][1] for c in chosen])
     met = sum(verdict(c)[0] for c in chosen)
-    worse = sum(c.results["rms"]["zorro"] > c.results["rms"]["zero"] for c in chosen)
+    worse = sum(worse_than_zero(c) for c in chosen)
     return [
         f"goal met in {met} of {len(chosen)} cells",
         f"zorro / plain RMS: median {np.median(ratios):.2f}, worst {ratios[worst]:.2f} ({chosen[worst].label})",
