@@ -276,8 +276,8 @@ def cpu_model() -> str:
     """The processor's name (speed rows from different machines differ several times)."""
     try:
         info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown CPU"
+    except OSError:  # not Linux
+        info = ""
     names = [line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")]
     return names[0] if names else platform.processor() or "unknown CPU"
 

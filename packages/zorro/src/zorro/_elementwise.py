@@ -34,8 +34,9 @@ def dose_normalisation(
     series, evaluated in float64 with expm1 so that it stays exact where g is tiny."""
     constants = {"n": np.float64(frames), "first": np.float64(first_exposure), "step": np.float64(per_frame)}
     ratio = "where(g > 0, expm1(-2 * step * n * g) / expm1(-2 * step * g), n)"  # Σ_k exp(-2 k step g)
+    # float64 by promotion with the constants, block by block (no float64 copy of g).
     norm: NDArray[np.float32] = numexpr3.evaluate(
-        f"sqrt(n / (exp(-2 * first * g) * {ratio}))", local_dict={"g": g.astype(np.float64), **constants}
+        f"sqrt(n / (exp(-2 * first * g) * {ratio}))", local_dict={"g": g, **constants}
     ).astype(np.float32)
     return norm
 

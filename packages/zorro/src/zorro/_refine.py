@@ -47,8 +47,8 @@ class Refined:
     """'pairwise' or 'zero': the starting path that won."""
     motion_found: bool
     """False when the data do not support any motion: the shifts are then zero."""
-    prior: str = "smooth"
-    """The kind of path the prior chosen expects: 'smooth' or 'walk' (a random walk)."""
+    prior: str
+    """The kind of path the prior chosen expects: 'smooth', 'walk' (a random walk) or 'none'."""
 
 
 class _Band:

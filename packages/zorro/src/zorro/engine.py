@@ -445,17 +445,19 @@ def _detector(p: Parameters, frames: np.ndarray, calibration: dict[str, Any], wo
     return _Detector(prepare, repaired, frc_unaligned)
 
 
+def _fast_multiple(n: int, unit: int) -> int:
+    """The smallest multiple of ``unit`` that is >= n and FFT-friendly divided by ``unit``."""
+    return unit * scipy.fft.next_fast_len(-(-n // unit), real=True)
+
+
 def _correlation_grid(p: Parameters, h: int, w: int) -> _Grid:
     pad = int(np.ceil(p.max_shift)) + 2
-    padded = (scipy.fft.next_fast_len(h + pad, real=True), scipy.fft.next_fast_len(w + pad, real=True))
-    scale = min(1.0, max(p.corr_size / max(padded), 1 / p.max_binning))
+    scale = min(1.0, max(p.corr_size / _fast_multiple(max(h, w) + pad, 1), 1 / p.max_binning))
     # Where the crop keeps at most a quarter of the frequencies, 2 x 2 binning first costs the
     # kept band little (the box passes >= cos²(π/8) of its amplitude; the noise stays white)
     # and quarters the transforms.
     prebin = 2 if scale <= 0.25 and h % 2 == 0 and w % 2 == 0 else 1
-    if prebin == 2:
-        padded = (2 * scipy.fft.next_fast_len(-(-(h + pad) // 2), real=True),
-                  2 * scipy.fft.next_fast_len(-(-(w + pad) // 2), real=True))  # fmt: skip
+    padded = (_fast_multiple(h + pad, prebin), _fast_multiple(w + pad, prebin))
     crop = (_smooth_even_at_most(int(padded[0] * scale)), _smooth_even_at_most(int(padded[1] * scale)))
     binning = np.array([padded[0] / crop[0], padded[1] / crop[1]])
     radius = max(1.0, p.max_shift / binning.max())
@@ -579,7 +581,7 @@ def _trajectory(
 
     tick = time.perf_counter()
     if p.exclude_origin:  # the sum of the others holds the fixed pattern too: keep the pairwise path
-        refined = Refined(solution.shifts, solution.errors, 0.0, 0.0, 0, "pairwise (exclude_origin)", True)
+        refined = Refined(solution.shifts, solution.errors, 0.0, 0.0, 0, "pairwise (exclude_origin)", True, "none")
     else:
         window = _taper_edges(first_pass.spectra, grid, workers, float(np.ptp(solution.shifts, axis=0).max()))
         oversampling = grid.crop[0] * grid.crop[1] / (grid.inside[0] * grid.inside[1])
