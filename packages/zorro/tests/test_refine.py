@@ -8,7 +8,7 @@ import scipy.fft
 
 import zorro
 from zorro import engine
-from zorro._refine import _Band, _locate, smooth
+from zorro._refine import SHAPES, _Band, _locate, smooth
 from zorro.simulate import simulate
 
 
@@ -111,8 +111,25 @@ def test_smoothing_tells_a_random_walk_from_a_smooth_path():
     for truth, kind in ((walk, "walk"), (decaying, "smooth")):
         measured = truth + rng.normal(0, 0.15, truth.shape)
         path, _, prior = smooth(measured, np.full(truth.shape, 0.15**2))
-        assert prior[0] == kind
+        assert prior.kind == kind
         assert np.sqrt(((path - truth) ** 2).mean()) < 0.9 * 0.15
+
+
+def test_a_fading_prior_follows_motion_that_settles():
+    """A power-law decay (not the simulator's exponential) is found better by the prior whose
+    bends may fade than by a steady one, and a straight path, which needs no fade, loses little."""
+    k = np.arange(20.0)[:, None]
+    settling = 10 * (1 - (1 + k) ** -1.5) * np.array([[0.6, 0.8]])
+    straight = 0.5 * k * np.array([[0.6, 0.8]])
+    variances = np.full(settling.shape, 0.3**2)
+    for truth, most in ((settling, 0.85), (straight, 1.15)):
+        free, steady = [], []
+        for seed in range(10):
+            measured = truth + np.random.default_rng(seed).normal(0, 0.3, truth.shape)
+            for errors, shapes in ((free, SHAPES), (steady, [("smooth", 1.0)])):
+                path, _, _ = smooth(measured, variances, shapes=shapes)
+                errors.append(np.sqrt(((path - truth) ** 2).mean()))
+        assert np.mean(free) < most * np.mean(steady)
 
 
 def test_edge_taper_spans_twice_the_largest_shift():

@@ -8,8 +8,10 @@ made of (V from the spread of the per-frequency gradient terms, so it holds for 
 noise the data carry). The measured positions are then smoothed with a second-difference
 prior whose strength maximises the marginal likelihood of the measurements: with little
 signal per frame the path shrinks toward a smooth one instead of following the noise. On
-the last round's measurements a random-walk prior (independent steps about a mean drift)
-is tried too, and kept where the measurements make it clearly the more likely.
+the last round's measurements, freer shapes are tried too and kept where they are the more
+likely: smooth paths whose bends fade along the movie (beam-induced motion settles after its
+first frames), and a random walk (independent steps about a mean drift; only where the
+measurements make it clearly the more likely).
 
 The low-pass and the starting point (the pairwise path or no motion) are chosen by the data:
 the low-pass that gives the smallest total error, the start whose path gives the stronger
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.fft
@@ -40,15 +43,13 @@ class Refined:
     errors: np.ndarray
     """(frames, 2) standard errors relative to frame 0."""
     bfactor: float
-    smoothness: float
-    """Strength λ of the prior chosen (0: none needed)."""
+    prior: Prior
+    """The prior chosen for the path ('none' for a path not refined)."""
     rounds: int
     start: str
     """'pairwise' or 'zero': the starting path that won."""
     motion_found: bool
     """False when the data do not support any motion: the shifts are then zero."""
-    prior: str
-    """The kind of path the prior chosen expects: 'smooth', 'walk' (a random walk) or 'none'."""
 
 
 class _Band:
@@ -205,8 +206,27 @@ def measure(
     return positions, variances
 
 
-Prior = tuple[str, float]  # the kind of path ('smooth' or 'walk') and λ
-KINDS = ("smooth", "walk")
+class Prior(NamedTuple):
+    """What the smoothing expects of a path, and how strongly."""
+
+    kind: str
+    """'smooth' (second differences held small), 'walk' (steps held about a mean drift) or
+    'none' (a path that was not smoothed)."""
+    fade: float
+    """Factor per frame by which a smooth path's expected squared bend shrinks (1: steady), as
+    beam-induced motion settles after its first frames."""
+    lam: float
+    """λ: the innovations are N(0, 1/λ)."""
+
+
+STEADY = Prior("smooth", 1.0, 0.0)
+SHAPES = tuple(("smooth", fade) for fade in (1.0, 0.9, 0.8, 0.7, 0.6)) + (("walk", 1.0),)
+"""The (kind, fade) pairs tried: a steady smooth path, smooth paths whose bends fade (the
+strongest halves the expected squared bend every 1.4 frames), a random walk."""
+FADE_MARGIN = float(np.log(4))
+"""Log-likelihood by which a fading path has to beat the steady one: half the prior odds are the
+steady path's, the other half shared by the four fades. Without it a straight path, which every
+fade fits, would take a fade and follow the noise of its first frames."""
 WALK_MARGIN = 3.0
 """Log-likelihood by which a random walk has to beat a smooth path to be chosen (prior odds of
 e³ ≈ 20 for the smooth path of beam-induced motion): with little signal per frame the choice
@@ -214,46 +234,54 @@ would otherwise be the noise's, and a random walk follows the noise more."""
 
 
 def smooth(
-    measured: np.ndarray, variances: np.ndarray, prior: Prior | None = None, kinds: Sequence[str] = KINDS
-) -> tuple[np.ndarray, np.ndarray, Prior]:
+    measured: np.ndarray, variances: np.ndarray, prior: Prior | None = None,
+    shapes: Sequence[tuple[str, float]] = SHAPES,
+) -> tuple[np.ndarray, np.ndarray, Prior]:  # fmt: skip
     """The path x under measurements ``measured`` (n, 2) with per-axis ``variances`` and a prior
-    of ``kinds``: x is smooth (its second differences are N(0, 1/λ)) or a random walk (its steps
-    are N(v, 1/λ) about a free drift v). The kind and λ (unless ``prior`` gives λ for its kind)
-    maximise the marginal likelihood (shared by both axes). The prior is made robust (Huber, by
-    reweighting): where the path bends or steps more than twice what λ expects, as at the start
-    of beam-induced motion, it is let. Returns x, its posterior covariance (2, n, n) and the prior."""
+    of one of ``shapes``: x is smooth (its second differences, the k-th over fade^(k/2), are
+    N(0, 1/λ)) or a random walk (its steps are N(v, 1/λ) about a free drift v). The shape and λ
+    (unless ``prior`` gives λ for its shape) maximise the marginal likelihood (shared by both
+    axes). The prior is made robust (Huber, by reweighting): where the path bends or steps more
+    than twice what λ expects, as at the start of beam-induced motion, it is let. Returns x, its
+    posterior covariance (2, n, n) and the prior."""
     n = len(measured)
     if n < 3:
-        return measured.copy(), np.stack([np.diag(variances[:, a]) for a in range(2)]), ("smooth", 0.0)
-    given = dict([prior]) if prior else {}
-    fits = [_robust(measured, 1 / variances, kind, given.get(kind)) for kind in kinds]
-    _, path, covariance, chosen = max(fits, key=lambda fit: fit[0] - WALK_MARGIN * (fit[3][0] == "walk"))
+        return measured.copy(), np.stack([np.diag(variances[:, a]) for a in range(2)]), STEADY
+    given = {(prior.kind, prior.fade): prior.lam} if prior else {}
+    fits = [_robust(measured, 1 / variances, kind, fade, given.get((kind, fade))) for kind, fade in shapes]
+    _, path, covariance, chosen = max(fits, key=lambda fit: fit[0] - _margin(fit[3]))
     return path, covariance, chosen
 
 
-def _innovations(n: int, kind: str) -> np.ndarray:
+def _margin(prior: Prior) -> float:
+    return WALK_MARGIN if prior.kind == "walk" else FADE_MARGIN if prior.fade < 1 else 0.0
+
+
+def _innovations(n: int, kind: str, fade: float) -> np.ndarray:
     """The combinations of the path's positions that the prior holds to N(0, 1/λ): second
-    differences, or first differences less their mean. Both leave a line free."""
+    differences (the k-th over fade^(k/2)), or first differences less their mean. Both leave a
+    line free."""
     if kind == "smooth":
-        return np.diff(np.eye(n), 2, axis=0)
+        bends: np.ndarray = np.diff(np.eye(n), 2, axis=0) * fade ** (-np.arange(n - 2) / 2)[:, None]
+        return bends
     steps = np.diff(np.eye(n), axis=0)
     centred: np.ndarray = steps - steps.mean(axis=0)
     return centred
 
 
 def _robust(
-    measured: np.ndarray, precision: np.ndarray, kind: str, lam: float | None
+    measured: np.ndarray, precision: np.ndarray, kind: str, fade: float, lam: float | None
 ) -> tuple[float, np.ndarray, np.ndarray, Prior]:
-    """:func:`smooth` with one kind of prior: the marginal likelihood under the plain (not yet
+    """:func:`smooth` with one shape of prior: the marginal likelihood under the plain (not yet
     reweighted) prior, the path, its covariance and the prior."""
     n = len(measured)
-    innovations = _innovations(n, kind)
+    innovations = _innovations(n, kind, fade)
     lams = [lam] if lam else (float(np.median(precision)) * np.logspace(-4, 6, 21)).tolist()
     bend = np.ones(len(innovations))
     for step in range(3):  # λ from the plain prior, then the bends it cannot explain let free
         roughness = innovations.T @ (bend[:, None] * innovations)
         score, chosen, fits = _most_likely(measured, precision, roughness, lams)
-        if step == 0:  # the prior's normalisation, which differs between the kinds
+        if step == 0:  # the prior's normalisation, which differs between the shapes
             spectrum = np.linalg.eigvalsh(innovations @ innovations.T)[-(n - 2) :]
             likelihood = score + float(np.log(spectrum).sum())
         lams = [chosen]
@@ -261,7 +289,7 @@ def _robust(
         curvature = np.linalg.norm(innovations @ path, axis=1) / np.sqrt(2)
         bend = np.minimum(1.0, 2 / np.sqrt(chosen) / np.maximum(curvature, 1e-12))
     covariance = np.stack([np.linalg.inv(p) for _, p in fits])
-    return likelihood, path, covariance, (kind, float(chosen))
+    return likelihood, path, covariance, Prior(kind, fade, float(chosen))
 
 
 Fit = tuple[np.ndarray, np.ndarray]  # posterior mean and precision of one axis
@@ -307,20 +335,23 @@ def _significant(path: np.ndarray, covariance: np.ndarray) -> bool:
 
 
 def _run(grid: _Band, start: np.ndarray, radius: float, rounds: int) -> tuple[np.ndarray, np.ndarray, Prior, int]:
-    """Rounds of measuring and smoothing (with the smooth prior) until the path moves less than
-    a tenth of its errors (and 0.005 px); the smoothness is chosen anew in the first two rounds,
-    then kept. Last, a random-walk prior is tried on the final measurements: allowed in the
-    rounds it would let the noise of low-signal frames into the sum."""
-    shifts, prior = start, ("smooth", 0.0)  # the prior is chosen afresh in the first two rounds
+    """Rounds of measuring and smoothing (with a steady smooth prior) until the path moves less
+    than a tenth of its errors (and 0.005 px); the smoothness is chosen anew in the first two
+    rounds, then kept. Last, where that steady path is better than no motion, every shape of
+    prior is tried on the final measurements: freer priors in the rounds would let the noise of
+    low-signal frames into the sum, and their tighter errors would pass a noise path as motion."""
+    shifts, prior = start, STEADY
     for done in range(1, rounds + 1):
         measured, variances = measure(grid, shifts, radius if done == 1 else None)
-        path, covariance, prior = smooth(measured, variances, prior if done > 2 else None, kinds=("smooth",))
+        given = prior if done > 2 else None
+        path, covariance, prior = smooth(measured, variances, given, shapes=[("smooth", 1.0)])
         change = np.abs((path - path.mean(axis=0)) - (shifts - shifts.mean(axis=0))).max()
         shifts = path
         if change < max(0.005, 0.1 * np.sqrt(np.median(variances))):
             break
-    shifts, covariance, prior = smooth(measured, variances, prior)
-    return shifts, covariance, prior, done
+    if _significant(path, covariance):
+        path, covariance, prior = smooth(measured, variances, prior)
+    return path, covariance, prior, done
 
 
 def refine(
@@ -358,4 +389,4 @@ def refine(
     if not found:  # the truth is within about the path's size of zero: say so in the errors
         errors_rel = np.sqrt(errors_rel**2 + shifts**2)
         shifts = np.zeros_like(shifts)
-    return Refined(shifts, errors_rel, bfactor, prior[1], done, name, found, prior[0])
+    return Refined(shifts, errors_rel, bfactor, prior, done, name, found)

@@ -32,7 +32,7 @@ from . import _core, _elementwise
 from ._errors import InputError
 from ._lanes import lanes_for, run_in_lanes
 from ._prepare import FramePreparer, find_hot_pixels
-from ._refine import Refined, refine
+from ._refine import Prior, Refined, refine
 from ._solve import solve
 from ._spectra import cosine_ramp, frc, inverse_twice_critical
 from .io import Movie, check_frames, defect_mask, oriented_gain, read_defects, read_gain, read_movie
@@ -581,7 +581,8 @@ def _trajectory(
 
     tick = time.perf_counter()
     if p.exclude_origin:  # the sum of the others holds the fixed pattern too: keep the pairwise path
-        refined = Refined(solution.shifts, solution.errors, 0.0, 0.0, 0, "pairwise (exclude_origin)", True, "none")
+        unsmoothed = Prior("none", 1.0, 0.0)
+        refined = Refined(solution.shifts, solution.errors, 0.0, unsmoothed, 0, "pairwise (exclude_origin)", True)
     else:
         window = _taper_edges(first_pass.spectra, grid, workers, float(np.ptp(solution.shifts, axis=0).max()))
         oversampling = grid.crop[0] * grid.crop[1] / (grid.inside[0] * grid.inside[1])
@@ -713,8 +714,9 @@ def _record(
         else "Grant & Grigorieff 2015 critical exposure, exposure at the end of each frame",
         refinement={
             "lowpass_bfactor_px2": refined.bfactor,
-            "prior": refined.prior,
-            "smoothness": refined.smoothness,
+            "prior": refined.prior.kind,
+            "prior_fade": refined.prior.fade,
+            "smoothness": refined.prior.lam,
             "rounds": refined.rounds,
             "start": refined.start,
             "motion_found": refined.motion_found,
