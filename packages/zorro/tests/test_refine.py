@@ -8,7 +8,7 @@ import scipy.fft
 
 import zorro
 from zorro import engine
-from zorro._refine import SHAPES, _Band, _locate, smooth
+from zorro._refine import SHAPES, STEADY, _Band, _locate, smooth
 from zorro.simulate import simulate
 
 
@@ -126,7 +126,7 @@ def test_a_fading_prior_follows_motion_that_settles():
         free, steady = [], []
         for seed in range(10):
             measured = truth + np.random.default_rng(seed).normal(0, 0.3, truth.shape)
-            for errors, shapes in ((free, SHAPES), (steady, [("smooth", 1.0)])):
+            for errors, shapes in ((free, SHAPES), (steady, [STEADY])):
                 path, _, _ = smooth(measured, variances, shapes=shapes)
                 errors.append(np.sqrt(((path - truth) ** 2).mean()))
         assert np.mean(free) < most * np.mean(steady)

@@ -219,13 +219,13 @@ class Prior(NamedTuple):
     """λ: the innovations are N(0, 1/λ)."""
 
 
-STEADY = Prior("smooth", 1.0, 0.0)
-SHAPES = tuple(("smooth", fade) for fade in (1.0, 0.9, 0.8, 0.7, 0.6)) + (("walk", 1.0),)
+STEADY = ("smooth", 1.0)
+SHAPES = (STEADY,) + tuple(("smooth", fade) for fade in (0.9, 0.8, 0.7, 0.6)) + (("walk", 1.0),)
 """The (kind, fade) pairs tried: a steady smooth path, smooth paths whose bends fade (the
 strongest halves the expected squared bend every 1.4 frames), a random walk."""
-FADE_MARGIN = float(np.log(4))
+FADE_MARGIN = float(np.log(sum(fade < 1 for _, fade in SHAPES)))
 """Log-likelihood by which a fading path has to beat the steady one: half the prior odds are the
-steady path's, the other half shared by the four fades. Without it a straight path, which every
+steady path's, the other half shared by the fades. Without it a straight path, which every
 fade fits, would take a fade and follow the noise of its first frames."""
 WALK_MARGIN = 3.0
 """Log-likelihood by which a random walk has to beat a smooth path to be chosen (prior odds of
@@ -246,7 +246,7 @@ def smooth(
     posterior covariance (2, n, n) and the prior."""
     n = len(measured)
     if n < 3:
-        return measured.copy(), np.stack([np.diag(variances[:, a]) for a in range(2)]), STEADY
+        return measured.copy(), np.stack([np.diag(variances[:, a]) for a in range(2)]), Prior(*STEADY, 0.0)
     given = {(prior.kind, prior.fade): prior.lam} if prior else {}
     fits = [_robust(measured, 1 / variances, kind, fade, given.get((kind, fade))) for kind, fade in shapes]
     _, path, covariance, chosen = max(fits, key=lambda fit: fit[0] - _margin(fit[3]))
@@ -340,11 +340,11 @@ def _run(grid: _Band, start: np.ndarray, radius: float, rounds: int) -> tuple[np
     rounds, then kept. Last, where that steady path is better than no motion, every shape of
     prior is tried on the final measurements: freer priors in the rounds would let the noise of
     low-signal frames into the sum, and their tighter errors would pass a noise path as motion."""
-    shifts, prior = start, STEADY
+    shifts, prior = start, Prior(*STEADY, 0.0)
     for done in range(1, rounds + 1):
         measured, variances = measure(grid, shifts, radius if done == 1 else None)
         given = prior if done > 2 else None
-        path, covariance, prior = smooth(measured, variances, given, shapes=[("smooth", 1.0)])
+        path, covariance, prior = smooth(measured, variances, given, shapes=[STEADY])
         change = np.abs((path - path.mean(axis=0)) - (shifts - shifts.mean(axis=0))).max()
         shifts = path
         if change < max(0.005, 0.1 * np.sqrt(np.median(variances))):
