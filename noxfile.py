@@ -335,6 +335,8 @@ def bench(session: nox.Session) -> None:
             "python", str(ROOT / "packages" / package / "benchmarks" / "run.py"),
             "--predecessor-python", pred_python, *session.posargs,
         )  # fmt: skip
+    # What any aligner could reach on the grid's jittery cell (oracle shrinkage of the plain aligner).
+    session.run("python", str(ROOT / "packages" / "zorro" / "benchmarks" / "jitter_limit.py"))
     # zorro's session layer against back-to-back alignment (watch's throughput and overhead).
     quick = [arg for arg in session.posargs if arg == "--quick"]
     session.run("python", str(ROOT / "packages" / "zorro" / "benchmarks" / "session.py"), *quick)
